@@ -1,0 +1,122 @@
+"""A simulated client: it holds its own data and only ever shares parameters and counts.
+
+Mirrors Flower's ``NumPyClient``: ``fit`` trains the received parameters on local data and
+returns the new ones; ``evaluate`` tests them on local held-out data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from course_utils.models import get_parameters, set_parameters
+from course_utils.training import evaluate, train
+
+Config = dict[str, Any]
+Parameters = list[np.ndarray]
+
+DEFAULT_FIT_CONFIG: Config = {"local_epochs": 1, "batch_size": 16, "learning_rate": 0.1}
+
+
+def client_seed(seed: int, cid: int, server_round: int, purpose: int = 0) -> int:
+    """A seed for one client's work in one round, different for every argument combination."""
+    return int(np.random.SeedSequence([seed, cid, server_round, purpose]).generate_state(1)[0])
+
+
+class Client:
+    """Client ``cid`` with its own ``train_data`` and (optional) ``test_data``.
+
+    ``model_fn()`` builds the model architecture; its initial weights are always
+    overwritten by the parameters the server sends.
+    """
+
+    def __init__(
+        self,
+        cid: int,
+        model_fn: Callable[[], nn.Module],
+        train_data: TensorDataset,
+        test_data: TensorDataset | None = None,
+        seed: int = 0,
+    ) -> None:
+        if len(train_data) == 0:
+            raise ValueError(f"client {cid}: train_data is empty; every client needs at least one example")
+        self.cid = cid
+        self.model_fn = model_fn
+        self.train_data = train_data
+        self.test_data = test_data
+        self.seed = seed
+
+    def fit(self, parameters: Parameters, config: Config) -> tuple[Parameters, int, dict[str, float]]:
+        """Train ``parameters`` locally; return (new parameters, number of training examples, metrics).
+
+        ``config`` keys (defaults in ``DEFAULT_FIT_CONFIG``): ``local_epochs``, or
+        ``local_steps`` (mini-batch steps, takes precedence), ``batch_size``,
+        ``learning_rate``, and ``server_round`` (seeds the shuffling).
+        """
+        config = {**DEFAULT_FIT_CONFIG, **config}
+        model = self.model_fn()
+        set_parameters(model, parameters)
+        seed = client_seed(self.seed, self.cid, int(config.get("server_round", 0)))
+        stats = train(
+            model,
+            self.train_data,
+            epochs=int(config["local_epochs"]),
+            steps=config.get("local_steps"),
+            batch_size=int(config["batch_size"]),
+            lr=float(config["learning_rate"]),
+            seed=seed,
+        )
+        return get_parameters(model), len(self.train_data), {"train_loss": stats["loss"]}
+
+    def evaluate(self, parameters: Parameters, config: Config) -> tuple[float, int, dict[str, float]]:
+        """Test ``parameters`` on the local test data: (loss, number of test examples, {"accuracy"})."""
+        if self.test_data is None or len(self.test_data) == 0:
+            raise ValueError(f"client {self.cid} has no test_data to evaluate on")
+        model = self.model_fn()
+        set_parameters(model, parameters)
+        loss, accuracy = evaluate(model, self.test_data)
+        return loss, len(self.test_data), {"accuracy": accuracy}
+
+
+def split_local(indices: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split one client's example ``indices`` into local (train, test) index arrays.
+
+    At least one example stays for training; a client with a single example has no test data.
+    """
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    indices = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
+    num_test = min(int(round(test_fraction * indices.size)), indices.size - 1)
+    return np.sort(indices[num_test:]), np.sort(indices[:num_test])
+
+
+def make_client_fn(
+    data: TensorDataset,
+    partitions: list[np.ndarray],
+    model_fn: Callable[[], nn.Module],
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Callable[[int], Client]:
+    """A ``client_fn(cid) -> Client`` for a partitioned dataset, building each client on demand.
+
+    Client ``cid`` holds the examples ``data[partitions[cid]]``, of which ``test_fraction``
+    are held out as its local test data (the same ones every time).
+    """
+    from course_utils.data import subset
+
+    for cid, part in enumerate(partitions):
+        if len(part) == 0:
+            raise ValueError(f"partitions[{cid}] is empty; every client needs at least one example")
+
+    def client_fn(cid: int) -> Client:
+        if not 0 <= cid < len(partitions):
+            raise ValueError(f"cid must be in [0, {len(partitions) - 1}], got {cid}")
+        train_idx, test_idx = split_local(partitions[cid], test_fraction, client_seed(seed, cid, 0, purpose=1))
+        test_data = subset(data, test_idx) if test_idx.size else None
+        return Client(cid, model_fn, subset(data, train_idx), test_data, seed=seed)
+
+    return client_fn

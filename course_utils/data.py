@@ -1,0 +1,161 @@
+"""Datasets as in-memory torch tensors: the bundled ones (offline) and torchvision's.
+
+Every loader returns a :class:`CourseData`: a train and a test ``TensorDataset`` with
+float32 inputs and int64 labels, plus what a model needs to know (input shape, classes).
+There is no FL in this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.model_selection import train_test_split
+from torch.utils.data import Dataset, TensorDataset
+
+BUNDLED = ("digits", "breast_cancer")
+TORCHVISION = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = BUNDLED + TORCHVISION
+
+SPLIT_SEED = 0  # the bundled datasets' train/test split never changes
+TEST_FRACTION = 0.2
+
+# Per-channel mean and standard deviation of each torchvision training set.
+_NORMALIZATION = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A torchvision dataset is neither on disk nor downloadable."""
+
+
+@dataclass(frozen=True)
+class CourseData:
+    """A dataset with a fixed train/test split.
+
+    ``train.tensors`` is ``(x, y)``: ``x`` float32 of shape ``(N, *input_shape)``, ``y`` int64
+    of shape ``(N,)`` with values in ``range(num_classes)``.
+    """
+
+    name: str
+    train: TensorDataset
+    test: TensorDataset
+    input_shape: tuple[int, ...]
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def load_dataset(name: str = "digits", root: str | Path = "data", download: bool = False) -> CourseData:
+    """Load a dataset by name: one of ``DATASETS``.
+
+    ``root`` and ``download`` are used by the torchvision datasets only.
+    """
+    if name == "digits":
+        return load_digits_data()
+    if name == "breast_cancer":
+        return load_breast_cancer_data()
+    if name in TORCHVISION:
+        return load_torchvision_data(name, root=root, download=download)
+    raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
+
+
+def labels_of(dataset: Dataset) -> np.ndarray:
+    """The labels of a ``TensorDataset`` (or a ``Subset`` of one) as an int64 array, shape (N,)."""
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1].numpy().astype(np.int64)
+    raise TypeError(f"dataset must be a TensorDataset, got {type(dataset).__name__}")
+
+
+def subset(dataset: TensorDataset, indices: np.ndarray) -> TensorDataset:
+    """The examples of ``dataset`` at ``indices`` (a 1-D integer array), as a new TensorDataset."""
+    idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    return TensorDataset(*(t[idx] for t in dataset.tensors))
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    return train_test_split(x, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
+    return TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))
+
+
+def load_digits_data() -> CourseData:
+    """scikit-learn's bundled handwritten digits: 1,797 grey 8x8 images, 10 classes.
+
+    Pixels are scaled from 0..16 to 0..1; ``x`` has shape (N, 1, 8, 8).
+    Split: 1,437 train, 360 test, stratified, fixed.
+    """
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
+    x_train, x_test, y_train, y_test = _split(x, bunch.target)
+    classes = tuple(str(c) for c in range(10))
+    return CourseData("digits", _tensors(x_train, y_train), _tensors(x_test, y_test), (1, 8, 8), classes)
+
+
+def load_breast_cancer_data() -> CourseData:
+    """scikit-learn's bundled Wisconsin breast-cancer table: 569 tumours, 30 features.
+
+    Label 0 is malignant, 1 benign. Features are standardized with the training set's
+    mean and standard deviation; ``x`` has shape (N, 30). Split: 455 train, 114 test.
+    """
+    bunch = load_breast_cancer()
+    x_train, x_test, y_train, y_test = _split(bunch.data, bunch.target)
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    classes = tuple(str(c) for c in bunch.target_names)
+    return CourseData("breast_cancer", _tensors(x_train, y_train), _tensors(x_test, y_test), (30,), classes)
+
+
+def _torchvision_class(name: str) -> type:
+    from torchvision import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10}[name]
+
+
+def _open_torchvision(name: str, root: Path, train: bool, download: bool) -> Dataset:
+    """Construct torchvision's dataset class, turning a failed download into one clear error."""
+    from torchvision import transforms
+
+    mean, std = _NORMALIZATION[name]
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    try:
+        return _torchvision_class(name)(root=str(root), train=train, download=download, transform=transform)
+    except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError
+        if download and (isinstance(error, OSError) or "download" in str(error).lower()):
+            raise DatasetUnavailableError(
+                f"Could not download {name!r} into {root}: the network seems unavailable ({error}). "
+                "Use a bundled dataset instead, for example DATASET = 'digits', which needs no download."
+            ) from None
+        if not download and "not found" in str(error).lower():
+            raise DatasetUnavailableError(
+                f"{name!r} is not in {root} and download=False. Pass download=True on a machine with "
+                "internet access, or use a bundled dataset instead: DATASET = 'digits'."
+            ) from None
+        raise
+
+
+def load_torchvision_data(name: str, root: str | Path = "data", download: bool = False) -> CourseData:
+    """MNIST, Fashion-MNIST or CIFAR-10 through torchvision's own dataset classes.
+
+    Images are converted with ``ToTensor`` and normalized per channel, then held in memory:
+    ``x`` has shape (N, 1, 28, 28) for the MNISTs and (N, 3, 32, 32) for CIFAR-10.
+    """
+    if name not in TORCHVISION:
+        raise ValueError(f"name must be one of {TORCHVISION}, got {name!r}")
+    splits = []
+    for train in (True, False):
+        source = _open_torchvision(name, Path(root), train, download)
+        x = torch.stack([source[i][0] for i in range(len(source))])
+        y = torch.as_tensor(np.asarray(source.targets), dtype=torch.int64)
+        splits.append(TensorDataset(x, y))
+    return CourseData(name, splits[0], splits[1], tuple(splits[0].tensors[0].shape[1:]), tuple(source.classes))

@@ -1,0 +1,49 @@
+"""Evaluating parameters: on the server's own test set, or on clients' local test data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from course_utils.aggregate import Parameters
+from course_utils.client import Client
+from course_utils.models import set_parameters
+from course_utils.training import evaluate
+
+
+def evaluate_parameters(model_fn: Callable[[], nn.Module], parameters: Parameters, data: TensorDataset) -> tuple[float, float]:
+    """Loss and accuracy of ``parameters`` loaded into ``model_fn()``, on ``data``."""
+    model = model_fn()
+    set_parameters(model, parameters)
+    return evaluate(model, data)
+
+
+def make_evaluate_fn(
+    model_fn: Callable[[], nn.Module], test_data: TensorDataset
+) -> Callable[[int, Parameters], tuple[float, dict[str, float]]]:
+    """A server-side ``evaluate_fn(server_round, parameters) -> (loss, {"accuracy": ...})``."""
+
+    def evaluate_fn(server_round: int, parameters: Parameters) -> tuple[float, dict[str, float]]:
+        loss, accuracy = evaluate_parameters(model_fn, parameters, test_data)
+        return loss, {"accuracy": accuracy}
+
+    return evaluate_fn
+
+
+def evaluate_clients(
+    client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters
+) -> dict[int, dict[str, float]]:
+    """Federated evaluation by hand: ``{cid: {"num_examples", "loss", "accuracy"}}`` per client.
+
+    Clients without local test data are skipped.
+    """
+    out = {}
+    for cid in cids:
+        client = client_fn(cid)
+        if client.test_data is None:
+            continue
+        loss, num_examples, metrics = client.evaluate(parameters, {})
+        out[cid] = {"num_examples": num_examples, "loss": loss, **metrics}
+    return out

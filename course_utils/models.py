@@ -1,0 +1,107 @@
+"""Models small enough for a laptop CPU, and the bridge between a model and NumPy arrays.
+
+In FL the server and the clients exchange *parameters*: a list of NumPy arrays, one per
+tensor of the model's ``state_dict``, in its order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+MODELS = ("cnn", "mlp", "logistic")
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 conv layers (16 and 32 channels) with 2x2 max-pooling, then a linear classifier.
+
+    Input (batch, channels, height, width); output logits (batch, num_classes). Pooling is
+    skipped for images smaller than 16 pixels, so 8x8 digits and 32x32 CIFAR both fit.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int) -> None:
+        super().__init__()
+        pool = image_size >= 16
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2) if pool else nn.Identity(),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        side = image_size // 4 if pool else image_size // 2
+        self.classifier = nn.Linear(32 * side * side, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
+class MLP(nn.Module):
+    """Flatten, one hidden ReLU layer, linear output: (batch, *input_shape) -> (batch, num_classes)."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LogisticRegression(nn.Module):
+    """Multinomial logistic regression: flatten, then one linear layer giving logits."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int = 0) -> nn.Module:
+    """Build model ``name`` (one of ``MODELS``) with weights drawn from ``seed``.
+
+    The global torch random state is left untouched.
+    """
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {MODELS}, got {name!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name == "cnn":
+            if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+                raise ValueError(f"input_shape must be (channels, size, size) for the cnn, got {input_shape}")
+            return SmallCNN(input_shape[0], input_shape[1], num_classes)
+        in_features = math.prod(input_shape)
+        if name == "mlp":
+            return MLP(in_features, num_classes)
+        return LogisticRegression(in_features, num_classes)
+
+
+def get_parameters(model: nn.Module) -> list[np.ndarray]:
+    """The model's tensors as a list of NumPy arrays (copies), in ``state_dict`` order."""
+    return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
+
+
+def set_parameters(model: nn.Module, parameters: list[np.ndarray]) -> None:
+    """Load ``parameters`` (as from :func:`get_parameters`) into ``model``, in place.
+
+    Checks the number of arrays, each shape, and that every value is finite, before
+    changing anything: a bad list leaves the model as it was.
+    """
+    state = model.state_dict()
+    if len(parameters) != len(state):
+        raise ValueError(f"parameters must hold {len(state)} arrays for this model, got {len(parameters)}")
+    for i, ((key, tensor), array) in enumerate(zip(state.items(), parameters)):
+        array = np.asarray(array)
+        if array.shape != tuple(tensor.shape):
+            raise ValueError(f"parameters[{i}] ({key}) must have shape {tuple(tensor.shape)}, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"parameters[{i}] ({key}) contains NaN or infinite values")
+    new_state = {key: torch.as_tensor(np.asarray(a), dtype=t.dtype) for (key, t), a in zip(state.items(), parameters)}
+    model.load_state_dict(new_state)

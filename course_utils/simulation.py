@@ -1,0 +1,147 @@
+"""The round loop: federated learning simulated in one process.
+
+Clients are created on demand by ``client_fn(cid)`` when they are sampled and dropped after
+their work, so a population of thousands never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from course_utils.aggregate import Parameters, check_results
+from course_utils.client import Client
+from course_utils.strategy import EvaluateResult, Failure, FedAvg, FitResult
+
+Series = list[tuple[int, float]]  # (server_round, value)
+
+
+@dataclass
+class History:
+    """Per-round results of a run, with Flower's names.
+
+    ``losses_centralized`` and ``metrics_centralized`` come from the server's
+    ``evaluate_fn`` (round 0 is the initial model); ``losses_distributed`` and
+    ``metrics_distributed`` from federated evaluation; ``metrics_distributed_fit`` from
+    training. ``client_metrics[server_round][cid]`` holds each evaluated client's
+    ``num_examples``, ``loss`` and metrics; ``failures[server_round]`` the failed clients.
+    """
+
+    losses_centralized: Series = field(default_factory=list)
+    metrics_centralized: dict[str, Series] = field(default_factory=dict)
+    losses_distributed: Series = field(default_factory=list)
+    metrics_distributed: dict[str, Series] = field(default_factory=dict)
+    metrics_distributed_fit: dict[str, Series] = field(default_factory=dict)
+    client_metrics: dict[int, dict[int, dict[str, float]]] = field(default_factory=dict)
+    failures: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+
+    def _add(self, target: dict[str, Series], server_round: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            target.setdefault(name, []).append((server_round, float(value)))
+
+    def series(self, metric: str = "accuracy", kind: str = "centralized") -> tuple[list[int], list[float]]:
+        """Rounds and values of ``metric`` (or ``"loss"``) for ``kind`` in centralized, distributed, fit."""
+        sources = {"centralized": (self.losses_centralized, self.metrics_centralized),
+                   "distributed": (self.losses_distributed, self.metrics_distributed),
+                   "fit": ([], self.metrics_distributed_fit)}
+        if kind not in sources:
+            raise ValueError(f"kind must be one of {tuple(sources)}, got {kind!r}")
+        losses, metrics = sources[kind]
+        pairs = losses if metric == "loss" else metrics.get(metric)
+        if not pairs:
+            raise KeyError(f"no {kind} {metric!r} recorded; recorded: {['loss'] * bool(losses) + sorted(metrics)}")
+        return [r for r, _ in pairs], [v for _, v in pairs]
+
+    def final(self, metric: str = "accuracy", kind: str = "centralized") -> float:
+        """The last recorded value of ``metric`` for ``kind``."""
+        return self.series(metric, kind)[1][-1]
+
+
+def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict):
+    results: list[FitResult] = []
+    failures: list[Failure] = []
+    for cid in cids:
+        try:
+            new_parameters, num_examples, metrics = client_fn(cid).fit(parameters, config)
+            check_results([(new_parameters, num_examples), (parameters, 1)])  # a broken update is a failure
+            results.append((cid, new_parameters, num_examples, metrics))
+        except Exception as error:  # a client's failure must not end the whole simulation
+            failures.append((cid, error))
+    return results, failures
+
+
+def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict):
+    results: list[EvaluateResult] = []
+    failures: list[Failure] = []
+    for cid in cids:
+        try:
+            loss, num_examples, metrics = client_fn(cid).evaluate(parameters, config)
+            results.append((cid, loss, num_examples, metrics))
+        except Exception as error:
+            failures.append((cid, error))
+    return results, failures
+
+
+def run_simulation(
+    client_fn: Callable[[int], Client],
+    num_clients: int,
+    num_rounds: int,
+    strategy: FedAvg,
+    initial_parameters: Parameters,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Parameters, History]:
+    """Run ``num_rounds`` rounds of FL over clients ``0 .. num_clients - 1``.
+
+    Each round: sample clients and send them the parameters (step 1), each trains locally
+    (step 2) and returns its update (step 3), the strategy aggregates (step 4); then
+    server-side and federated evaluation. Returns the final parameters and the History.
+    Same ``seed``, same client sampling, so the same History.
+    """
+    if num_clients < 1:
+        raise ValueError(f"num_clients must be a positive integer, got {num_clients}")
+    if num_rounds < 1:
+        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
+    strategy.check_population(num_clients)
+    check_results([(initial_parameters, 1)])
+    rng = np.random.default_rng(seed)
+    history = History()
+    parameters = [np.array(p, copy=True) for p in initial_parameters]  # step 0
+    _evaluate_centrally(strategy, 0, parameters, history)
+    bar = tqdm(range(1, num_rounds + 1), desc="rounds", disable=not progress)
+    for server_round in bar:
+        cids, config = strategy.configure_fit(server_round, num_clients, rng)
+        results, failures = _fit_round(client_fn, cids, parameters, config)
+        if failures:
+            history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
+        parameters, fit_metrics = strategy.aggregate_fit(server_round, results, failures)
+        history._add(history.metrics_distributed_fit, server_round, fit_metrics)
+        _evaluate_centrally(strategy, server_round, parameters, history)
+        _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history)
+        if history.metrics_centralized.get("accuracy"):
+            bar.set_postfix(accuracy=f"{history.final('accuracy'):.3f}")
+    return parameters, history
+
+
+def _evaluate_centrally(strategy: FedAvg, server_round: int, parameters: Parameters, history: History) -> None:
+    outcome = strategy.evaluate(server_round, parameters)
+    if outcome is not None:
+        loss, metrics = outcome
+        history.losses_centralized.append((server_round, float(loss)))
+        history._add(history.metrics_centralized, server_round, metrics)
+
+
+def _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history) -> None:
+    cids, config = strategy.configure_evaluate(server_round, num_clients, rng)
+    if not cids:
+        return
+    results, failures = _evaluate_round(client_fn, cids, parameters, config)
+    loss, metrics = strategy.aggregate_evaluate(server_round, results, failures)
+    history.losses_distributed.append((server_round, float(loss)))
+    history._add(history.metrics_distributed, server_round, metrics)
+    history.client_metrics[server_round] = {
+        cid: {"num_examples": n, "loss": float(client_loss), **m} for cid, client_loss, n, m in results
+    }

@@ -1,0 +1,88 @@
+"""Plain machine learning: train a model on a dataset, evaluate it. No FL in this module.
+
+Mini-batches are drawn by shuffling indices with a seeded ``torch.Generator``, so the same
+seed gives the same batches, and the global random state is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+
+def _check_data(data: TensorDataset, argument: str = "data") -> None:
+    if not isinstance(data, TensorDataset):
+        raise TypeError(f"{argument} must be a TensorDataset, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{argument} is empty: there is nothing to train or evaluate on")
+
+
+def batches(data: TensorDataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+    """One shuffled pass over ``data`` in mini-batches of ``batch_size`` (the last may be smaller)."""
+    order = torch.randperm(len(data), generator=generator)
+    for start in range(0, len(data), batch_size):
+        idx = order[start : start + batch_size]
+        yield tuple(t[idx] for t in data.tensors)
+
+
+def train(
+    model: nn.Module,
+    data: TensorDataset,
+    *,
+    epochs: int = 1,
+    steps: int | None = None,
+    batch_size: int = 32,
+    lr: float = 0.1,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Train ``model`` in place with SGD and cross-entropy loss.
+
+    Runs ``epochs`` passes over ``data``, or exactly ``steps`` mini-batch steps if ``steps``
+    is given (cycling through the data as needed). Returns ``{"loss": mean training loss,
+    "steps": number of SGD steps}``.
+    """
+    _check_data(data)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if steps is None and epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be a positive integer or None, got {steps}")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    total_loss, done = 0.0, 0
+    target = steps if steps is not None else epochs * -(-len(data) // batch_size)
+    while done < target:
+        for x, y in batches(data, batch_size, generator):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item()
+            done += 1
+            if done == target:
+                break
+    return {"loss": total_loss / done, "steps": float(done)}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
+    _check_data(data)
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, correct = 0.0, 0
+    x_all, y_all = data.tensors
+    for start in range(0, len(data), batch_size):
+        x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
+        logits = model(x)
+        total_loss += loss_fn(logits, y).item()
+        correct += (logits.argmax(dim=1) == y).sum().item()
+    return total_loss / len(data), correct / len(data)
