@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 BUNDLED = ("digits", "breast_cancer")
 TORCHVISION = ("mnist", "fashion_mnist", "cifar10")
@@ -72,7 +72,9 @@ def labels_of(dataset: Dataset) -> np.ndarray:
     """The labels of a ``TensorDataset`` (or a ``Subset`` of one) as an int64 array, shape (N,)."""
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[1].numpy().astype(np.int64)
-    raise TypeError(f"dataset must be a TensorDataset, got {type(dataset).__name__}")
+    if isinstance(dataset, Subset):
+        return labels_of(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    raise TypeError(f"dataset must be a TensorDataset or a Subset of one, got {type(dataset).__name__}")
 
 
 def subset(dataset: TensorDataset, indices: np.ndarray) -> TensorDataset:
@@ -132,8 +134,11 @@ def _open_torchvision(name: str, root: Path, train: bool, download: bool) -> Dat
         return _torchvision_class(name)(root=str(root), train=train, download=download, transform=transform)
     except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError
         if download and (isinstance(error, OSError) or "download" in str(error).lower()):
+            # MNIST tries several mirrors and lists every failure on its own lines; the last
+            # line is the underlying error, e.g. "<urlopen error [Errno -3] ...>".
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
             raise DatasetUnavailableError(
-                f"Could not download {name!r} into {root}: the network seems unavailable ({error}). "
+                f"Could not download {name!r} into {root}: the network seems unavailable ({reason}). "
                 "Use a bundled dataset instead, for example DATASET = 'digits', which needs no download."
             ) from None
         if not download and "not found" in str(error).lower():

@@ -71,8 +71,8 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
         raise ValueError(f"name must be one of {MODELS}, got {name!r}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # restores the CPU random state afterwards
+        torch.random.default_generator.manual_seed(seed)  # CPU only: models here live on the CPU
         if name == "cnn":
             if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
                 raise ValueError(f"input_shape must be (channels, size, size) for the cnn, got {input_shape}")
