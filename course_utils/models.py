@@ -105,3 +105,8 @@ def set_parameters(model: nn.Module, parameters: list[np.ndarray]) -> None:
             raise ValueError(f"parameters[{i}] ({key}) contains NaN or infinite values")
     new_state = {key: torch.as_tensor(np.asarray(a), dtype=t.dtype) for (key, t), a in zip(state.items(), parameters)}
     model.load_state_dict(new_state)
+
+
+def num_bytes(parameters: list[np.ndarray]) -> int:
+    """The size of ``parameters`` in bytes as sent over a network, uncompressed."""
+    return int(sum(np.asarray(array).nbytes for array in parameters))

@@ -145,3 +145,36 @@ def _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, par
     history.client_metrics[server_round] = {
         cid: {"num_examples": n, "loss": float(client_loss), **m} for cid, client_loss, n, m in results
     }
+
+
+def run_local_only(
+    client_fn: Callable[[int], Client],
+    cids: list[int],
+    initial_parameters: Parameters,
+    num_rounds: int,
+    config: dict | None = None,
+    evaluate_fn: Callable[[int, Parameters], tuple[float, dict[str, float]]] | None = None,
+) -> dict[int, dict[str, float]]:
+    """The no-collaboration baseline: each client trains alone, as much as it would in FL.
+
+    Client ``cid`` starts from ``initial_parameters`` and calls its own ``fit`` ``num_rounds``
+    times with ``config``, never averaging with anyone. Returns ``{cid: metrics}`` with
+    ``num_examples``, the client's ``local_accuracy`` on its own test data (if it has any),
+    and ``accuracy`` / ``loss`` from ``evaluate_fn`` (the server's test set) if given.
+    """
+    if num_rounds < 1:
+        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
+    out = {}
+    for cid in cids:
+        client = client_fn(cid)
+        parameters = initial_parameters
+        for server_round in range(1, num_rounds + 1):
+            parameters, num_examples, _ = client.fit(parameters, {**(config or {}), "server_round": server_round})
+        metrics: dict[str, float] = {"num_examples": num_examples}
+        if client.test_data is not None:
+            metrics["local_accuracy"] = client.evaluate(parameters, {})[2]["accuracy"]
+        if evaluate_fn is not None:
+            loss, server_metrics = evaluate_fn(num_rounds, parameters)
+            metrics.update(loss=loss, **server_metrics)
+        out[cid] = metrics
+    return out

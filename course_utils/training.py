@@ -28,6 +28,14 @@ def batches(data: TensorDataset, batch_size: int, generator: torch.Generator) ->
         yield tuple(t[idx] for t in data.tensors)
 
 
+@torch.no_grad()
+def sgd_step(model: nn.Module, lr: float) -> None:
+    """One step of plain SGD on every parameter that has a gradient: ``w <- w - lr * w.grad``."""
+    for weight in model.parameters():
+        if weight.grad is not None:
+            weight.add_(weight.grad, alpha=-lr)
+
+
 def train(
     model: nn.Module,
     data: TensorDataset,
@@ -38,7 +46,7 @@ def train(
     lr: float = 0.1,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Train ``model`` in place with SGD and cross-entropy loss.
+    """Train ``model`` in place with plain SGD (``w <- w - lr * gradient``) and cross-entropy loss.
 
     Runs ``epochs`` passes over ``data``, or exactly ``steps`` mini-batch steps if ``steps``
     is given (cycling through the data as needed). Returns ``{"loss": mean training loss,
@@ -54,17 +62,16 @@ def train(
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive integer or None, got {steps}")
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     total_loss, done = 0.0, 0
     target = steps if steps is not None else epochs * -(-len(data) // batch_size)
     while done < target:
         for x, y in batches(data, batch_size, generator):
-            optimizer.zero_grad()
+            model.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
-            optimizer.step()
+            sgd_step(model, lr)
             total_loss += loss.item()
             done += 1
             if done == target:
