@@ -47,7 +47,7 @@ def fedavg(results: list[tuple[Parameters, int]]) -> Parameters:
     total = sum(int(n) for _, n in results)
     averaged = []
     for layers in zip(*(parameters for parameters, _ in results)):
-        weighted = sum(np.asarray(layer, dtype=np.float64) * (int(n) / total) for layer, (_, n) in zip(layers, results))
+        weighted = sum(np.asarray(layer, dtype=np.float64) * int(n) for layer, (_, n) in zip(layers, results)) / total
         dtype = np.asarray(layers[0]).dtype
         averaged.append((np.rint(weighted) if np.issubdtype(dtype, np.integer) else weighted).astype(dtype))
     return averaged

@@ -27,7 +27,9 @@ class History:
     ``evaluate_fn`` (round 0 is the initial model); ``losses_distributed`` and
     ``metrics_distributed`` from federated evaluation; ``metrics_distributed_fit`` from
     training. ``client_metrics[server_round][cid]`` holds each evaluated client's
-    ``num_examples``, ``loss`` and metrics; ``failures[server_round]`` the failed clients.
+    ``num_examples``, ``loss`` and metrics; ``failures[server_round]`` and
+    ``evaluate_failures[server_round]`` the clients that failed to train or to evaluate,
+    as ``(cid, "ErrorType: message")``.
     """
 
     losses_centralized: Series = field(default_factory=list)
@@ -37,6 +39,7 @@ class History:
     metrics_distributed_fit: dict[str, Series] = field(default_factory=dict)
     client_metrics: dict[int, dict[int, dict[str, float]]] = field(default_factory=dict)
     failures: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    evaluate_failures: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
 
     def _add(self, target: dict[str, Series], server_round: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
@@ -139,6 +142,8 @@ def _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, par
     if not cids:
         return
     results, failures = _evaluate_round(client_fn, cids, parameters, config)
+    if failures:
+        history.evaluate_failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
     loss, metrics = strategy.aggregate_evaluate(server_round, results, failures)
     history.losses_distributed.append((server_round, float(loss)))
     history._add(history.metrics_distributed, server_round, metrics)

@@ -1,0 +1,271 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from course_utils.client import Client, make_client_fn
+from course_utils.data import load_digits_data
+from course_utils.evaluation import make_evaluate_fn
+from course_utils.models import get_parameters, make_model
+from course_utils.partition import iid
+from course_utils.simulation import History, run_simulation
+from course_utils.strategy import FedAvg, RoundFailedError
+
+NUM_CLIENTS = 4
+
+
+class FailingClient(Client):
+    """Trains like any client, except that ``fit`` raises."""
+
+    def fit(self, parameters, config):
+        raise RuntimeError("boom")
+
+
+class NaNClient(Client):
+    """Returns parameters full of NaN from ``fit``."""
+
+    def fit(self, parameters, config):
+        return [np.full_like(p, np.nan) for p in parameters], len(self.train_data), {"train_loss": 0.0}
+
+
+@pytest.fixture
+def client_fn(feature_data, logistic_fn):
+    return make_client_fn(feature_data, iid(len(feature_data), NUM_CLIENTS, seed=0), logistic_fn, seed=0)
+
+
+@pytest.fixture
+def initial_parameters(logistic_fn):
+    return get_parameters(logistic_fn())
+
+
+@pytest.fixture
+def evaluate_fn(feature_data, logistic_fn):
+    return make_evaluate_fn(logistic_fn, feature_data)
+
+
+def with_client_at(client_fn, bad_cid, client_class):
+    """``client_fn``, but client ``bad_cid`` is a ``client_class`` with the same data."""
+
+    def patched(cid):
+        client = client_fn(cid)
+        if cid != bad_cid:
+            return client
+        return client_class(cid, client.model_fn, client.train_data, client.test_data, seed=client.seed)
+
+    return patched
+
+
+def simulate(client_fn, initial_parameters, num_rounds=3, seed=0, **strategy_options):
+    strategy = FedAvg(**{"fraction_fit": 0.5, "fraction_evaluate": 0.5, **strategy_options})
+    return run_simulation(client_fn, NUM_CLIENTS, num_rounds, strategy, initial_parameters, seed=seed, progress=False)
+
+
+def test_same_seed_gives_equal_history_and_final_parameters(client_fn, initial_parameters, evaluate_fn):
+    first_parameters, first_history = simulate(client_fn, initial_parameters, seed=5, evaluate_fn=evaluate_fn)
+    second_parameters, second_history = simulate(client_fn, initial_parameters, seed=5, evaluate_fn=evaluate_fn)
+
+    assert first_history == second_history
+    assert len(first_parameters) == len(second_parameters)
+    for a, b in zip(first_parameters, second_parameters):
+        assert np.array_equal(a, b)
+
+
+def test_different_seed_samples_different_clients(client_fn, initial_parameters):
+    _, first = simulate(client_fn, initial_parameters, seed=0)
+    _, second = simulate(client_fn, initial_parameters, seed=1)
+
+    assert first.client_metrics != second.client_metrics
+
+
+def test_history_records_every_round(client_fn, initial_parameters, evaluate_fn):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=3, evaluate_fn=evaluate_fn)
+
+    assert [r for r, _ in history.losses_centralized] == [0, 1, 2, 3]
+    assert [r for r, _ in history.metrics_centralized["accuracy"]] == [0, 1, 2, 3]
+    assert [r for r, _ in history.losses_distributed] == [1, 2, 3]
+    assert [r for r, _ in history.metrics_distributed["accuracy"]] == [1, 2, 3]
+    assert [r for r, _ in history.metrics_distributed_fit["train_loss"]] == [1, 2, 3]
+    assert sorted(history.client_metrics) == [1, 2, 3]
+    assert history.failures == {}
+
+
+def test_round_zero_centralized_evaluation_is_the_initial_model(client_fn, initial_parameters, evaluate_fn):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=1, evaluate_fn=evaluate_fn)
+
+    loss, metrics = evaluate_fn(0, initial_parameters)
+    assert history.losses_centralized[0] == (0, loss)
+    assert history.metrics_centralized["accuracy"][0] == (0, metrics["accuracy"])
+
+
+def test_client_metrics_hold_each_evaluated_clients_results(client_fn, initial_parameters):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=1, fraction_evaluate=1.0)
+
+    assert sorted(history.client_metrics[1]) == [0, 1, 2, 3]
+    for record in history.client_metrics[1].values():
+        assert set(record) == {"num_examples", "loss", "accuracy"}
+        assert record["num_examples"] == 2  # 10 examples per client, 20% held out
+
+
+def test_without_evaluate_fn_nothing_centralized_is_recorded(client_fn, initial_parameters):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=1)
+
+    assert history.losses_centralized == []
+    assert history.metrics_centralized == {}
+
+
+def test_fraction_evaluate_zero_records_no_distributed_evaluation(client_fn, initial_parameters):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=2, fraction_evaluate=0.0)
+
+    assert history.losses_distributed == []
+    assert history.client_metrics == {}
+    assert len(history.metrics_distributed_fit["train_loss"]) == 2
+
+
+def test_training_improves_the_global_model(client_fn, initial_parameters, evaluate_fn):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=5, fraction_fit=1.0, evaluate_fn=evaluate_fn)
+
+    rounds, losses = history.series("loss")
+    assert rounds == [0, 1, 2, 3, 4, 5]
+    assert losses[-1] < losses[0]
+    assert history.final("accuracy") >= 0.9
+
+
+def test_run_simulation_does_not_mutate_initial_parameters(client_fn, initial_parameters):
+    before = [p.copy() for p in initial_parameters]
+
+    final, _ = simulate(client_fn, initial_parameters, num_rounds=2)
+
+    for a, b in zip(initial_parameters, before):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(final[0], before[0])
+
+
+def test_failing_client_is_recorded_and_the_run_goes_on(client_fn, initial_parameters):
+    failing = with_client_at(client_fn, 1, FailingClient)
+
+    _, history = simulate(failing, initial_parameters, num_rounds=3, fraction_fit=1.0, accept_failures=True)
+
+    assert history.failures == {1: [(1, "RuntimeError: boom")], 2: [(1, "RuntimeError: boom")],
+                                3: [(1, "RuntimeError: boom")]}
+    assert [r for r, _ in history.metrics_distributed_fit["train_loss"]] == [1, 2, 3]
+
+
+def test_failing_client_stops_the_run_when_failures_are_not_accepted(client_fn, initial_parameters):
+    failing = with_client_at(client_fn, 1, FailingClient)
+
+    with pytest.raises(RoundFailedError, match="client 1: RuntimeError: boom"):
+        simulate(failing, initial_parameters, fraction_fit=1.0, accept_failures=False)
+
+
+def test_client_returning_nan_parameters_is_a_failure(client_fn, initial_parameters):
+    broken = with_client_at(client_fn, 2, NaNClient)
+
+    final, history = simulate(broken, initial_parameters, num_rounds=2, fraction_fit=1.0)
+
+    assert sorted(history.failures) == [1, 2]
+    assert [cid for cid, _ in history.failures[1]] == [2]
+    assert "NaN or infinite" in history.failures[1][0][1]
+    assert all(np.all(np.isfinite(p)) for p in final)
+
+
+def test_client_fn_is_called_only_for_sampled_clients():
+    # 1,000 clients, 1% sampled per round: 10 clients are built per round, never the whole population.
+    built = []
+    data = TensorDataset(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 0, 1]))
+
+    def model_fn():
+        return make_model("logistic", (4,), 2)
+
+    def client_fn(cid):
+        built.append(cid)
+        return Client(cid, model_fn, data)
+
+    strategy = FedAvg(fraction_fit=0.01, fraction_evaluate=0.0)
+    run_simulation(client_fn, 1000, 3, strategy, get_parameters(model_fn()), progress=False)
+
+    assert len(built) == 10 * 3
+    for server_round in range(3):
+        sampled = built[10 * server_round : 10 * (server_round + 1)]
+        assert sampled == sorted(set(sampled))
+
+
+def test_federated_learning_on_digits_beats_chance_by_far():
+    digits = load_digits_data()
+
+    def model_fn():
+        return make_model("logistic", digits.input_shape, digits.num_classes)
+
+    client_fn = make_client_fn(digits.train, iid(len(digits.train), 10, seed=0), model_fn)
+    strategy = FedAvg(fraction_fit=0.5, fraction_evaluate=0.0, evaluate_fn=make_evaluate_fn(model_fn, digits.test))
+
+    _, history = run_simulation(client_fn, 10, 3, strategy, get_parameters(model_fn()), progress=False)
+
+    assert history.final("accuracy") > 0.5  # chance is 0.1
+    assert history.final("accuracy") > history.series("accuracy")[1][0]
+
+
+# --- History ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history():
+    return History(
+        losses_centralized=[(0, 2.0), (1, 1.0)],
+        metrics_centralized={"accuracy": [(0, 0.1), (1, 0.6)]},
+        losses_distributed=[(1, 1.5)],
+        metrics_distributed={"accuracy": [(1, 0.5)]},
+        metrics_distributed_fit={"train_loss": [(1, 1.2)]},
+    )
+
+
+def test_history_series_gives_rounds_and_values(history):
+    assert history.series() == ([0, 1], [0.1, 0.6])
+    assert history.series("loss") == ([0, 1], [2.0, 1.0])
+    assert history.series("loss", kind="distributed") == ([1], [1.5])
+    assert history.series("accuracy", kind="distributed") == ([1], [0.5])
+    assert history.series("train_loss", kind="fit") == ([1], [1.2])
+
+
+def test_history_final_gives_the_last_value(history):
+    assert history.final() == 0.6
+    assert history.final("loss") == 1.0
+    assert history.final("train_loss", kind="fit") == 1.2
+
+
+def test_history_series_rejects_unknown_kind(history):
+    with pytest.raises(ValueError, match="kind"):
+        history.series("accuracy", kind="federated")
+
+
+@pytest.mark.parametrize(("metric", "kind"), [("f1", "centralized"), ("loss", "fit")])
+def test_history_series_of_unrecorded_metric_raises_key_error(history, metric, kind):
+    with pytest.raises(KeyError, match=metric):
+        history.series(metric, kind=kind)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_rounds", [0, -1])
+def test_run_simulation_rejects_num_rounds_below_one(num_rounds, client_fn, initial_parameters):
+    with pytest.raises(ValueError, match="num_rounds"):
+        run_simulation(client_fn, NUM_CLIENTS, num_rounds, FedAvg(), initial_parameters, progress=False)
+
+
+def test_run_simulation_rejects_no_clients(client_fn, initial_parameters):
+    with pytest.raises(ValueError, match="num_clients"):
+        run_simulation(client_fn, 0, 1, FedAvg(), initial_parameters, progress=False)
+
+
+def test_run_simulation_rejects_min_fit_clients_larger_than_num_clients(client_fn, initial_parameters):
+    strategy = FedAvg(min_fit_clients=NUM_CLIENTS + 1)
+
+    with pytest.raises(ValueError, match="min_fit_clients"):
+        run_simulation(client_fn, NUM_CLIENTS, 1, strategy, initial_parameters, progress=False)
+
+
+def test_run_simulation_rejects_nan_initial_parameters(client_fn, initial_parameters):
+    broken = [np.full_like(p, np.nan) for p in initial_parameters]
+
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        run_simulation(client_fn, NUM_CLIENTS, 1, FedAvg(), broken, progress=False)

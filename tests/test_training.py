@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from course_utils.models import get_parameters, make_model
+from course_utils.training import batches, evaluate, train
+
+
+def count_forward_calls(model):
+    """Attach a counter of forward passes to ``model``; returns a one-element list holding the count."""
+    calls = [0]
+    model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_batches_cover_every_example_once_in_batches_of_the_given_size(feature_data):
+    generator = torch.Generator().manual_seed(0)
+
+    xs, ys = zip(*batches(feature_data, 16, generator))
+
+    assert [len(y) for y in ys] == [16, 16, 8]
+    assert torch.equal(torch.sort(torch.cat(ys)).values, torch.sort(feature_data.tensors[1]).values)
+    assert sum(len(x) for x in xs) == len(feature_data)
+
+
+def test_same_seed_gives_same_trained_weights(image_data):
+    first = make_model("cnn", (1, 8, 8), 4, seed=0)
+    second = make_model("cnn", (1, 8, 8), 4, seed=0)
+
+    train(first, image_data, epochs=2, batch_size=8, seed=5)
+    train(second, image_data, epochs=2, batch_size=8, seed=5)
+
+    for a, b in zip(get_parameters(first), get_parameters(second)):
+        assert np.array_equal(a, b)
+
+
+def test_different_seed_gives_different_trained_weights(image_data):
+    first = make_model("mlp", (1, 8, 8), 4, seed=0)
+    second = make_model("mlp", (1, 8, 8), 4, seed=0)
+
+    train(first, image_data, epochs=1, batch_size=8, seed=0)
+    train(second, image_data, epochs=1, batch_size=8, seed=1)
+
+    assert not np.array_equal(get_parameters(first)[0], get_parameters(second)[0])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 7])
+def test_steps_gives_exactly_that_many_steps(steps, feature_data):
+    # 40 examples in batches of 16 make 3 batches per epoch: 7 steps needs a third pass.
+    model = make_model("logistic", (4,), 2)
+    calls = count_forward_calls(model)
+
+    stats = train(model, feature_data, steps=steps, batch_size=16)
+
+    assert calls[0] == steps
+    assert stats["steps"] == steps
+
+
+def test_epochs_give_one_step_per_batch_per_epoch(feature_data):
+    model = make_model("logistic", (4,), 2)
+    calls = count_forward_calls(model)
+
+    stats = train(model, feature_data, epochs=2, batch_size=16)
+
+    assert calls[0] == 6
+    assert stats["steps"] == 6
+
+
+def test_training_lowers_loss_on_separable_toy_problem(feature_data):
+    model = make_model("logistic", (4,), 2)
+    loss_before, _ = evaluate(model, feature_data)
+
+    train(model, feature_data, epochs=20, batch_size=8, lr=0.1)
+
+    loss_after, accuracy_after = evaluate(model, feature_data)
+    assert loss_after < 0.5 * loss_before
+    assert accuracy_after == 1.0
+
+
+def test_train_returns_mean_loss_and_steps(feature_data):
+    stats = train(make_model("logistic", (4,), 2), feature_data, epochs=1, batch_size=16)
+
+    assert set(stats) == {"loss", "steps"}
+    assert stats["loss"] > 0
+    assert stats["steps"] == 3.0
+
+
+def test_train_leaves_global_rng_state_unchanged(feature_data):
+    model = make_model("logistic", (4,), 2)
+    before = torch.random.get_rng_state()
+
+    train(model, feature_data, epochs=1)
+
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_evaluate_returns_loss_and_accuracy_in_unit_interval(image_data):
+    loss, accuracy = evaluate(make_model("cnn", (1, 8, 8), 4), image_data)
+
+    assert loss > 0
+    assert 0.0 <= accuracy <= 1.0
+
+
+def test_evaluate_accuracy_by_hand():
+    # Logistic regression with zero weights and bias (0, 1) always predicts class 1.
+    model = make_model("logistic", (4,), 2)
+    with torch.no_grad():
+        model.linear.weight.zero_()
+        model.linear.bias.copy_(torch.tensor([0.0, 1.0]))
+    data = TensorDataset(torch.zeros(4, 4), torch.tensor([1, 1, 1, 0]))
+
+    loss, accuracy = evaluate(model, data)
+
+    assert accuracy == 0.75
+    expected_loss = (3 * np.log(1 + np.exp(-1.0)) + np.log(1 + np.exp(1.0))) / 4
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+
+
+def test_evaluate_does_not_depend_on_batch_size(image_data):
+    model = make_model("cnn", (1, 8, 8), 4)
+
+    loss_small, accuracy_small = evaluate(model, image_data, batch_size=7)
+    loss_large, accuracy_large = evaluate(model, image_data, batch_size=512)
+
+    assert accuracy_small == accuracy_large
+    assert loss_small == pytest.approx(loss_large, rel=1e-5)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def empty_data():
+    return TensorDataset(torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64))
+
+
+def test_train_rejects_empty_data():
+    with pytest.raises(ValueError, match="data"):
+        train(make_model("logistic", (4,), 2), empty_data())
+
+
+def test_evaluate_rejects_empty_data():
+    with pytest.raises(ValueError, match="data"):
+        evaluate(make_model("logistic", (4,), 2), empty_data())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"steps": 0}, "steps"),
+        ({"steps": -2}, "steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -0.1}, "lr"),
+    ],
+)
+def test_train_rejects_bad_arguments(kwargs, argument, feature_data):
+    with pytest.raises(ValueError, match=argument):
+        train(make_model("logistic", (4,), 2), feature_data, **kwargs)
