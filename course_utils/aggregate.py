@@ -73,3 +73,39 @@ def weighted_metrics(metrics: list[tuple[int, dict[str, float]]]) -> dict[str, f
         pairs = [(m[name], n) for n, m in metrics if name in m]
         out[name] = weighted_mean([v for v, _ in pairs], [n for _, n in pairs])
     return out
+
+
+def _stack(results: list[tuple[Parameters, int]], layer: int) -> np.ndarray:
+    """The clients' arrays for one layer, stacked: shape (num_clients, *layer_shape), float64."""
+    return np.stack([np.asarray(parameters[layer], dtype=np.float64) for parameters, _ in results])
+
+
+def median(results: list[tuple[Parameters, int]]) -> Parameters:
+    """Coordinate-wise median of the clients' parameters (Yin et al., 2018); ignores ``num_examples``.
+
+    One client, however extreme its values, cannot move the median beyond the honest clients' range.
+    """
+    check_results(results)
+    dtypes = [np.asarray(a).dtype for a in results[0][0]]
+    return [np.median(_stack(results, i), axis=0).astype(dtypes[i]) for i in range(len(dtypes))]
+
+
+def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) -> Parameters:
+    """Coordinate-wise trimmed mean: drop the ``trim_fraction`` largest and smallest values, average the rest.
+
+    ``trim_fraction`` in [0, 0.5): with n clients, ``floor(trim_fraction * n)`` values are cut
+    at each end of every coordinate; at least one value must remain.
+    """
+    check_results(results)
+    n = len(results)
+    if not 0 <= trim_fraction < 0.5:
+        raise ValueError(f"trim_fraction must be in [0, 0.5), got {trim_fraction}")
+    cut = int(trim_fraction * n)
+    if n - 2 * cut < 1:
+        raise ValueError(f"trim_fraction={trim_fraction} trims all {n} clients; use a smaller trim_fraction")
+    dtypes = [np.asarray(a).dtype for a in results[0][0]]
+    out = []
+    for i, dtype in enumerate(dtypes):
+        ordered = np.sort(_stack(results, i), axis=0)
+        out.append(ordered[cut : n - cut].mean(axis=0).astype(dtype))
+    return out

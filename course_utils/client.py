@@ -55,7 +55,8 @@ class Client:
 
         ``config`` keys (defaults in ``DEFAULT_FIT_CONFIG``): ``local_epochs``, or
         ``local_steps`` (mini-batch steps, takes precedence), ``batch_size``,
-        ``learning_rate``, and ``server_round`` (seeds the shuffling).
+        ``learning_rate``, ``server_round`` (seeds the shuffling), and ``proximal_mu``
+        (FedProx's proximal term, 0 by default).
         """
         config = {**DEFAULT_FIT_CONFIG, **config}
         model = self.model_fn()
@@ -69,6 +70,7 @@ class Client:
             batch_size=int(config["batch_size"]),
             lr=float(config["learning_rate"]),
             seed=seed,
+            proximal_mu=float(config.get("proximal_mu", 0.0)),
         )
         return get_parameters(model), len(self.train_data), {"train_loss": stats["loss"]}
 

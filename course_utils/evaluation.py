@@ -47,3 +47,24 @@ def evaluate_clients(
         loss, num_examples, metrics = client.evaluate(parameters, {})
         out[cid] = {"num_examples": num_examples, "loss": loss, **metrics}
     return out
+
+
+def per_class_accuracy(
+    model_fn: Callable[[], nn.Module], parameters: Parameters, data: TensorDataset, num_classes: int
+) -> list[float]:
+    """The accuracy of ``parameters`` on the examples of each class in ``data`` (each class's recall).
+
+    One value per class, ``num_classes`` in all; NaN for a class with no examples in ``data``.
+    A model that never learned a class scores 0 on it.
+    """
+    from course_utils.data import labels_of, subset
+
+    labels = labels_of(data)
+    if num_classes <= labels.max():
+        raise ValueError(f"num_classes must exceed the largest label ({labels.max()}), got {num_classes}")
+    out = []
+    for c in range(num_classes):
+        members = (labels == c).nonzero()[0]
+        accuracy = evaluate_parameters(model_fn, parameters, subset(data, members))[1] if members.size else float("nan")
+        out.append(accuracy)
+    return out

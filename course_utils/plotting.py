@@ -6,6 +6,7 @@ Every function draws on ``ax`` if given (else a new figure) and returns the Axes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import cycle
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -51,7 +52,7 @@ def plot_history(
     for label, history in runs.items():
         rounds, values = history.series(metric, kind)
         ax.plot(rounds, values, marker="o", markersize=3, label=label or None)
-    for (label, value), style in zip((references or {}).items(), ("--", ":", "-.", "--")):
+    for (label, value), style in zip((references or {}).items(), cycle(("--", ":", "-."))):
         ax.axhline(value, linestyle=style, color="grey", label=label)
     ax.set_xlabel("round")
     ax.set_ylabel(f"{metric} ({kind})")

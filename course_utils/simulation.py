@@ -62,6 +62,13 @@ class History:
         """The last recorded value of ``metric`` for ``kind``."""
         return self.series(metric, kind)[1][-1]
 
+    def rounds_to_reach(self, target: float, metric: str = "accuracy", kind: str = "centralized") -> int | None:
+        """The first round whose ``metric`` is at least ``target``, or None if no round reached it."""
+        for server_round, value in zip(*self.series(metric, kind)):
+            if value >= target:
+                return server_round
+        return None
+
 
 def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict):
     results: list[FitResult] = []
@@ -109,6 +116,7 @@ def run_simulation(
     if num_rounds < 1:
         raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
     strategy.check_population(num_clients)
+    strategy.reset()
     check_results([(initial_parameters, 1)])
     rng = np.random.default_rng(seed)
     history = History()
@@ -120,7 +128,7 @@ def run_simulation(
         results, failures = _fit_round(client_fn, cids, parameters, config)
         if failures:
             history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
-        parameters, fit_metrics = strategy.aggregate_fit(server_round, results, failures)
+        parameters, fit_metrics = strategy.aggregate_fit(server_round, results, failures, current=parameters)
         history._add(history.metrics_distributed_fit, server_round, fit_metrics)
         _evaluate_centrally(strategy, server_round, parameters, history)
         _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history)

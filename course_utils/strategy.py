@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.aggregate import Parameters, fedavg, weighted_mean, weighted_metrics
+from course_utils.aggregate import Parameters, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
+from course_utils.compression import compress_update
 
 Config = dict[str, Any]
 FitResult = tuple[int, Parameters, int, dict[str, float]]  # (cid, parameters, num_examples, metrics)
@@ -64,6 +65,9 @@ class FedAvg:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
+    def reset(self) -> None:
+        """Forget any state from an earlier run; ``run_simulation`` calls it first. FedAvg has none."""
+
     def check_population(self, num_clients: int) -> None:
         """Raise ``ValueError`` if ``num_clients`` cannot satisfy the minimums."""
         for name in ("min_available_clients", "min_fit_clients", "min_evaluate_clients"):
@@ -101,9 +105,17 @@ class FedAvg:
             )
 
     def aggregate_fit(
-        self, server_round: int, results: list[FitResult], failures: list[Failure]
+        self,
+        server_round: int,
+        results: list[FitResult],
+        failures: list[Failure],
+        current: Parameters | None = None,
     ) -> tuple[Parameters, dict[str, float]]:
-        """Step 4: the new global parameters (FedAvg) and example-weighted training metrics."""
+        """Step 4: the new global parameters (FedAvg) and example-weighted training metrics.
+
+        ``current`` is the global model the clients started from; FedAvg does not need it,
+        but strategies that work with updates (server optimizers, DP) do.
+        """
         self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
         parameters = fedavg([(p, n) for _, p, n, _ in results])
         return parameters, weighted_metrics([(n, m) for _, _, n, m in results])
@@ -119,3 +131,195 @@ class FedAvg:
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, float]] | None:
         """Server-side (centralized) evaluation with ``evaluate_fn``, if there is one."""
         return None if self.evaluate_fn is None else self.evaluate_fn(server_round, parameters)
+
+
+def _require_current(current: Parameters | None, strategy: str) -> Parameters:
+    if current is None:
+        raise ValueError(f"{strategy}.aggregate_fit needs current, the global parameters the clients started from")
+    return current
+
+
+@dataclass
+class FedProx(FedAvg):
+    """FedAvg whose clients add the proximal term ``proximal_mu / 2 * ||w - w_global||^2`` (Li et al., 2020).
+
+    The term keeps local models near the global one, limiting client drift on skewed data.
+    """
+
+    proximal_mu: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.proximal_mu >= 0:
+            raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
+
+    def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
+        cids, config = super().configure_fit(server_round, num_clients, rng)
+        return cids, {**config, "proximal_mu": self.proximal_mu}
+
+
+@dataclass
+class FedAvgM(FedAvg):
+    """FedAvg with server momentum (Hsu et al., 2019).
+
+    The averaged update ``delta = fedavg - current`` feeds a velocity
+    ``v <- server_momentum * v + delta``; the new model is ``current + server_learning_rate * v``.
+    """
+
+    server_learning_rate: float = 1.0
+    server_momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.server_learning_rate > 0:
+            raise ValueError(f"server_learning_rate must be > 0, got {self.server_learning_rate}")
+        if not 0 <= self.server_momentum < 1:
+            raise ValueError(f"server_momentum must be in [0, 1), got {self.server_momentum}")
+        self.reset()
+
+    def reset(self) -> None:
+        self.velocity: list[np.ndarray] | None = None
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        current = _require_current(current, "FedAvgM")
+        average, metrics = super().aggregate_fit(server_round, results, failures, current)
+        delta = [a.astype(np.float64) - c for a, c in zip(average, current)]
+        if self.velocity is None:
+            self.velocity = delta
+        else:
+            self.velocity = [self.server_momentum * v + d for v, d in zip(self.velocity, delta)]
+        new = [(c + self.server_learning_rate * v).astype(c.dtype) for c, v in zip(current, self.velocity)]
+        return new, metrics
+
+
+@dataclass
+class FedAdam(FedAvg):
+    """FedAvg with an Adam optimizer on the server (Reddi et al., 2021, "Adaptive Federated Optimization").
+
+    With ``delta = fedavg - current``: ``m <- beta_1 m + (1 - beta_1) delta``,
+    ``v <- beta_2 v + (1 - beta_2) delta^2``, new model ``current + eta * m / (sqrt(v) + tau)``.
+    """
+
+    eta: float = 0.01
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    tau: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.eta > 0 and self.tau > 0):
+            raise ValueError(f"eta and tau must be > 0, got eta={self.eta}, tau={self.tau}")
+        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1):
+            raise ValueError(f"beta_1 and beta_2 must be in [0, 1), got {self.beta_1}, {self.beta_2}")
+        self.reset()
+
+    def reset(self) -> None:
+        self.m: list[np.ndarray] | None = None
+        self.v: list[np.ndarray] | None = None
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        current = _require_current(current, "FedAdam")
+        average, metrics = super().aggregate_fit(server_round, results, failures, current)
+        delta = [a.astype(np.float64) - c for a, c in zip(average, current)]
+        if self.m is None:
+            self.m, self.v = [np.zeros_like(d) for d in delta], [np.zeros_like(d) for d in delta]
+        self.m = [self.beta_1 * m + (1 - self.beta_1) * d for m, d in zip(self.m, delta)]
+        self.v = [self.beta_2 * v + (1 - self.beta_2) * d**2 for v, d in zip(self.v, delta)]
+        new = [(c + self.eta * m / (np.sqrt(v) + self.tau)).astype(c.dtype) for c, m, v in zip(current, self.m, self.v)]
+        return new, metrics
+
+
+@dataclass
+class FedMedian(FedAvg):
+    """Aggregates with the coordinate-wise median instead of the weighted mean: robust to outliers."""
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        _, metrics = super().aggregate_fit(server_round, results, failures, current)
+        return median([(p, n) for _, p, n, _ in results]), metrics
+
+
+@dataclass
+class FedTrimmedAvg(FedAvg):
+    """Aggregates with the coordinate-wise trimmed mean, cutting ``trim_fraction`` at each end."""
+
+    trim_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.trim_fraction < 0.5:
+            raise ValueError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction}")
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        _, metrics = super().aggregate_fit(server_round, results, failures, current)
+        return trimmed_mean([(p, n) for _, p, n, _ in results], self.trim_fraction), metrics
+
+
+@dataclass
+class CompressedFedAvg(FedAvg):
+    """FedAvg where each client uploads a compressed update (see ``course_utils.compression``).
+
+    The server rebuilds ``current + decompressed update`` for every client, then averages.
+    Records the bytes uploaded per round as the fit metric ``upload_bytes``.
+    """
+
+    compression: str = "quantize"
+    bits: int = 8
+    fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.compression not in ("none", "quantize", "top_k"):
+            raise ValueError(f"compression must be one of 'none', 'quantize', 'top_k', got {self.compression!r}")
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        current = _require_current(current, "CompressedFedAvg")
+        rebuilt, total = [], 0
+        for cid, parameters, num_examples, metrics in results:
+            update = [p.astype(np.float64) - c for p, c in zip(parameters, current)]
+            received, size = compress_update(update, self.compression, self.bits, self.fraction)
+            rebuilt.append((cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
+            total += size
+        parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)
+        return parameters, {**metrics, "upload_bytes": float(total)}
+
+
+class StragglerError(RuntimeError):
+    """A client's result arrived after the round's deadline."""
+
+
+@dataclass
+class DeadlineFedAvg(FedAvg):
+    """FedAvg with a round deadline, for clients that report ``compute_time`` (``faults.TimedClient``).
+
+    ``policy``: ``"wait"`` for every client (the round lasts as long as the slowest);
+    ``"drop"`` results later than ``deadline`` (counted as failures); ``"partial"``: clients
+    do only the local steps that fit before ``deadline``. Records the simulated
+    ``round_time`` (seconds) as a fit metric.
+    """
+
+    deadline: float = 10.0
+    policy: str = "wait"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.policy not in ("wait", "drop", "partial"):
+            raise ValueError(f"policy must be one of 'wait', 'drop', 'partial', got {self.policy!r}")
+        if not self.deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {self.deadline}")
+
+    def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
+        cids, config = super().configure_fit(server_round, num_clients, rng)
+        return cids, {**config, "deadline": self.deadline, "partial_work": self.policy == "partial"}
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        times = [m["compute_time"] for _, _, _, m in results]
+        if self.policy == "drop":
+            late = [(cid, StragglerError(f"took {m['compute_time']:.1f} s > deadline {self.deadline} s"))
+                    for cid, _, _, m in results if m["compute_time"] > self.deadline]
+            results = [r for r in results if r[3]["compute_time"] <= self.deadline]
+            failures = failures + late
+            round_time = self.deadline if late else max(times, default=0.0)
+        else:
+            round_time = max(times, default=0.0)
+        parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
+        return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}

@@ -36,6 +36,11 @@ def sgd_step(model: nn.Module, lr: float) -> None:
             weight.add_(weight.grad, alpha=-lr)
 
 
+def proximal_term(model: nn.Module, start: list[torch.Tensor], mu: float) -> torch.Tensor:
+    """FedProx's penalty ``mu / 2 * sum ||w - w_start||^2`` over the model's parameters."""
+    return mu / 2 * sum(((w - w0) ** 2).sum() for w, w0 in zip(model.parameters(), start))
+
+
 def train(
     model: nn.Module,
     data: TensorDataset,
@@ -45,12 +50,15 @@ def train(
     batch_size: int = 32,
     lr: float = 0.1,
     seed: int = 0,
+    proximal_mu: float = 0.0,
 ) -> dict[str, float]:
     """Train ``model`` in place with plain SGD (``w <- w - lr * gradient``) and cross-entropy loss.
 
     Runs ``epochs`` passes over ``data``, or exactly ``steps`` mini-batch steps if ``steps``
-    is given (cycling through the data as needed). Returns ``{"loss": mean training loss,
-    "steps": number of SGD steps}``.
+    is given (cycling through the data as needed). With ``proximal_mu > 0`` the loss gets
+    FedProx's proximal term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020), which pulls the
+    weights towards where training started. Returns ``{"loss": mean training loss (without
+    the proximal term), "steps": number of SGD steps}``.
     """
     _check_data(data)
     if batch_size < 1:
@@ -61,6 +69,9 @@ def train(
         raise ValueError(f"epochs must be a positive integer, got {epochs}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive integer or None, got {steps}")
+    if not proximal_mu >= 0:
+        raise ValueError(f"proximal_mu must be >= 0 (0 is plain FedAvg training), got {proximal_mu}")
+    start = [w.detach().clone() for w in model.parameters()] if proximal_mu > 0 else []
     generator = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -70,7 +81,8 @@ def train(
         for x, y in batches(data, batch_size, generator):
             model.zero_grad()
             loss = loss_fn(model(x), y)
-            loss.backward()
+            penalty = proximal_term(model, start, proximal_mu) if proximal_mu > 0 else 0.0
+            (loss + penalty).backward()
             sgd_step(model, lr)
             total_loss += loss.item()
             done += 1

@@ -71,3 +71,42 @@ def test_evaluate_parameters_rejects_parameters_for_another_model(feature_data, 
 
     with pytest.raises(ValueError, match="parameters"):
         evaluate_parameters(logistic_fn, other, feature_data)
+
+
+def test_per_class_accuracy_of_a_model_that_always_says_class_0(feature_data, logistic_fn):
+    from course_utils.evaluation import per_class_accuracy
+
+    always_0 = [np.zeros((2, 4), dtype=np.float32), np.array([1.0, 0.0], dtype=np.float32)]  # weight, bias
+
+    assert per_class_accuracy(logistic_fn, always_0, feature_data, 2) == [1.0, 0.0]
+
+
+def test_per_class_accuracy_weighted_by_class_sizes_is_the_accuracy(image_data):
+    from course_utils.evaluation import per_class_accuracy
+
+    def model_fn():
+        return make_model("cnn", (1, 8, 8), 4, seed=0)
+
+    parameters = get_parameters(model_fn())  # untrained: a mix of right and wrong answers
+    sizes = np.bincount(image_data.tensors[1].numpy(), minlength=4)
+
+    per_class = per_class_accuracy(model_fn, parameters, image_data, 4)
+
+    assert len(per_class) == 4
+    accuracy = evaluate_parameters(model_fn, parameters, image_data)[1]
+    assert np.dot(per_class, sizes) / sizes.sum() == pytest.approx(accuracy)
+
+
+def test_per_class_accuracy_is_nan_for_a_class_absent_from_the_data(feature_data, logistic_fn, trained_parameters):
+    from course_utils.evaluation import per_class_accuracy
+
+    per_class = per_class_accuracy(logistic_fn, trained_parameters, feature_data, 3)
+
+    assert per_class[:2] == [1.0, 1.0] and np.isnan(per_class[2])
+
+
+def test_per_class_accuracy_rejects_too_few_classes(feature_data, logistic_fn, trained_parameters):
+    from course_utils.evaluation import per_class_accuracy
+
+    with pytest.raises(ValueError, match="num_classes"):
+        per_class_accuracy(logistic_fn, trained_parameters, feature_data, 1)

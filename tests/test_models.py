@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.models import get_parameters, make_model, set_parameters
+from course_utils.models import get_parameters, make_model, num_bytes, set_parameters
 
 
 def assert_same_parameters(first, second):
@@ -159,3 +159,27 @@ def test_set_parameters_rejects_bad_list_and_leaves_model_unchanged(corrupt):
         set_parameters(model, corrupt(good))
 
     assert_same_parameters(get_parameters(model), before)
+
+
+# --- num_bytes -------------------------------------------------------------------------------
+
+
+def test_num_bytes_counts_four_bytes_per_float32_and_eight_per_float64():
+    assert num_bytes([np.zeros((3, 4), dtype=np.float32)]) == 48
+    assert num_bytes([np.zeros((3, 4), dtype=np.float64)]) == 96
+
+
+def test_num_bytes_adds_up_every_array_of_the_list():
+    parameters = [np.zeros((2, 5), dtype=np.float32), np.zeros(5, dtype=np.float64), np.zeros(0, dtype=np.float32)]
+
+    assert num_bytes(parameters) == 40 + 40 + 0
+    assert num_bytes([]) == 0
+
+
+def test_num_bytes_of_a_model_is_four_bytes_per_weight():
+    parameters = get_parameters(make_model("logistic", (4,), 2))  # 4 x 2 weights + 2 biases
+
+    size = num_bytes(parameters)
+
+    assert size == 4 * 10
+    assert type(size) is int

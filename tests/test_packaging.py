@@ -10,7 +10,7 @@ CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 
 def _parse(spec: str) -> tuple[str, str]:
     """'scikit-learn>=1.4' -> ('scikit-learn', '>=1.4')."""
-    name, version = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec).groups()
+    name, version = re.match(r"^\s*([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)\s*(.*)$", spec).groups()
     return CONDA_NAMES.get(name.lower(), name.lower()), version.replace(" ", "")
 
 
@@ -22,7 +22,8 @@ def requirements() -> dict[str, str]:
 def conda_packages() -> dict[str, str]:
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = lines.index("dependencies:")
-    specs = [line.strip()[2:] for line in lines[start + 1 :] if line.startswith("  - ") and ":" not in line]
+    specs = [line.strip()[2:] for line in lines[start + 1 :] if line.strip().startswith("- ") and ":" not in line]
+    specs = [spec for spec in specs if spec != "-e ."]
     return dict(_parse(spec.replace("=", "==", 1) if re.search(r"[^<>=]=[^=]", spec) else spec) for spec in specs)
 
 

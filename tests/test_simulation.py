@@ -8,7 +8,7 @@ from course_utils.data import load_digits_data
 from course_utils.evaluation import make_evaluate_fn
 from course_utils.models import get_parameters, make_model
 from course_utils.partition import iid
-from course_utils.simulation import History, run_simulation
+from course_utils.simulation import History, run_local_only, run_simulation
 from course_utils.strategy import FedAvg, RoundFailedError
 
 NUM_CLIENTS = 4
@@ -269,3 +269,94 @@ def test_run_simulation_rejects_nan_initial_parameters(client_fn, initial_parame
 
     with pytest.raises(ValueError, match="NaN or infinite"):
         run_simulation(client_fn, NUM_CLIENTS, 1, FedAvg(), broken, progress=False)
+
+
+# --- failed evaluation -----------------------------------------------------------------------
+
+
+class EvaluateFailingClient(Client):
+    """Trains like any client, except that ``evaluate`` raises."""
+
+    def evaluate(self, parameters, config):
+        raise RuntimeError("no test set")
+
+
+def test_client_failing_to_evaluate_is_recorded_in_evaluate_failures(client_fn, initial_parameters):
+    failing = with_client_at(client_fn, 1, EvaluateFailingClient)
+
+    _, history = simulate(failing, initial_parameters, num_rounds=2, fraction_fit=1.0, fraction_evaluate=1.0,
+                          accept_failures=True)
+
+    assert history.evaluate_failures == {1: [(1, "RuntimeError: no test set")], 2: [(1, "RuntimeError: no test set")]}
+    assert history.failures == {}  # it trained fine
+    assert sorted(history.client_metrics[1]) == [0, 2, 3]
+    assert [r for r, _ in history.losses_distributed] == [1, 2]
+
+
+def test_client_failing_to_evaluate_stops_the_run_when_failures_are_not_accepted(client_fn, initial_parameters):
+    failing = with_client_at(client_fn, 1, EvaluateFailingClient)
+
+    with pytest.raises(RoundFailedError, match=r"\(evaluate\).*client 1: RuntimeError: no test set"):
+        simulate(failing, initial_parameters, fraction_fit=1.0, fraction_evaluate=1.0, accept_failures=False)
+
+
+# --- run_local_only --------------------------------------------------------------------------
+
+
+def recording_evaluate_fn(calls):
+    """An ``evaluate_fn`` that records its arguments and gives loss 0.5, accuracy 0.75."""
+
+    def evaluate_fn(server_round, parameters):
+        calls.append((server_round, [p.copy() for p in parameters]))
+        return 0.5, {"accuracy": 0.75}
+
+    return evaluate_fn
+
+
+def train_alone_by_hand(client, parameters, num_rounds, config):
+    for server_round in range(1, num_rounds + 1):
+        parameters, _, _ = client.fit(parameters, {**config, "server_round": server_round})
+    return parameters
+
+
+def test_run_local_only_trains_each_client_alone_from_the_initial_parameters(client_fn, initial_parameters):
+    config = {"local_epochs": 1, "batch_size": 4, "learning_rate": 0.5}
+    calls = []
+    before = [p.copy() for p in initial_parameters]
+
+    run_local_only(client_fn, [2, 0], initial_parameters, num_rounds=3, config=config,
+                   evaluate_fn=recording_evaluate_fn(calls))
+
+    assert [server_round for server_round, _ in calls] == [3, 3]
+    for cid, (_, parameters) in zip([2, 0], calls):
+        expected = train_alone_by_hand(client_fn(cid), initial_parameters, 3, config)
+        assert all(np.array_equal(a, b) for a, b in zip(parameters, expected))
+    assert not np.array_equal(calls[0][1][0], calls[1][1][0])  # no averaging: each client has its own model
+    assert all(np.array_equal(a, b) for a, b in zip(initial_parameters, before))
+
+
+def test_run_local_only_gives_num_examples_local_accuracy_and_server_metrics(client_fn, initial_parameters):
+    out = run_local_only(client_fn, [0, 3], initial_parameters, num_rounds=2, evaluate_fn=recording_evaluate_fn([]))
+
+    assert sorted(out) == [0, 3]
+    for cid in [0, 3]:
+        client = client_fn(cid)
+        trained = train_alone_by_hand(client, initial_parameters, 2, {})
+        local_accuracy = client.evaluate(trained, {})[2]["accuracy"]
+        assert out[cid] == {"num_examples": 8, "local_accuracy": local_accuracy, "loss": 0.5, "accuracy": 0.75}
+
+
+def test_run_local_only_without_test_data_or_evaluate_fn_gives_only_num_examples(feature_data, logistic_fn,
+                                                                                initial_parameters):
+    no_test_data = make_client_fn(feature_data, iid(len(feature_data), NUM_CLIENTS, seed=0), logistic_fn,
+                                  test_fraction=0.0)
+
+    out = run_local_only(no_test_data, [1], initial_parameters, num_rounds=1)
+
+    assert out == {1: {"num_examples": 10}}
+
+
+@pytest.mark.parametrize("num_rounds", [0, -1])
+def test_run_local_only_rejects_num_rounds_below_one(num_rounds, client_fn, initial_parameters):
+    with pytest.raises(ValueError, match="num_rounds"):
+        run_local_only(client_fn, [0], initial_parameters, num_rounds)

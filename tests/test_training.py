@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from course_utils.models import get_parameters, make_model
-from course_utils.training import batches, evaluate, train
+from course_utils.training import batches, evaluate, sgd_step, train
 
 
 def count_forward_calls(model):
@@ -158,3 +158,49 @@ def test_evaluate_rejects_empty_data():
 def test_train_rejects_bad_arguments(kwargs, argument, feature_data):
     with pytest.raises(ValueError, match=argument):
         train(make_model("logistic", (4,), 2), feature_data, **kwargs)
+
+
+# --- sgd_step --------------------------------------------------------------------------------
+
+
+def linear_model(weight, bias):
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([weight]))
+        model.bias.copy_(torch.tensor([bias]))
+    return model
+
+
+def test_sgd_step_moves_each_weight_by_minus_lr_times_its_gradient():
+    model = linear_model([1.0, 2.0], 0.5)
+    model(torch.tensor([[1.0, 3.0]])).sum().backward()  # d/dw = x = [1, 3], d/db = 1
+
+    sgd_step(model, lr=0.5)
+
+    assert torch.equal(model.weight, torch.tensor([[0.5, 0.5]]))  # [1, 2] - 0.5 * [1, 3]
+    assert torch.equal(model.bias, torch.tensor([0.0]))  # 0.5 - 0.5 * 1
+    assert torch.equal(model.weight.grad, torch.tensor([[1.0, 3.0]]))  # gradients are left for zero_grad
+    assert model.weight.grad_fn is None and model.weight.requires_grad
+
+
+def test_sgd_step_leaves_parameters_without_gradient_untouched():
+    model = linear_model([1.0, 2.0], 0.5)
+    unused = torch.nn.Linear(2, 1)
+    model.unused = unused  # a parameter the forward pass does not use: its grad stays None
+    before = unused.weight.detach().clone()
+    model(torch.tensor([[1.0, 3.0]])).sum().backward()
+
+    sgd_step(model, lr=0.5)
+
+    assert unused.weight.grad is None
+    assert torch.equal(unused.weight, before)
+    assert torch.equal(model.weight, torch.tensor([[0.5, 0.5]]))
+
+
+def test_sgd_step_without_any_gradient_changes_nothing():
+    model = linear_model([1.0, 2.0], 0.5)
+
+    sgd_step(model, lr=0.5)
+
+    assert torch.equal(model.weight, torch.tensor([[1.0, 2.0]]))
+    assert torch.equal(model.bias, torch.tensor([0.5]))

@@ -1,0 +1,82 @@
+"""Sending less: compress a client's update before upload, decompress on the server.
+
+An update is a list of float arrays (new parameters minus the global ones). Each compressor
+returns what would travel over the network and its size in bytes; ``decompress_*`` rebuilds
+a dense update of the original shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Update = list[np.ndarray]
+
+
+def quantize(update: Update, bits: int = 8) -> tuple[list[tuple[np.ndarray, float, float]], int]:
+    """Uniform quantization of each array to ``bits``-bit integers between its min and max.
+
+    Returns ``[(codes, low, step), ...]`` and the bytes sent: the codes (``bits / 8`` bytes
+    each, as uint8 or uint16) plus two float32 numbers per array.
+    """
+    if bits not in (1, 2, 4, 8, 16):
+        raise ValueError(f"bits must be one of 1, 2, 4, 8, 16, got {bits}")
+    levels = 2**bits - 1
+    packed, size = [], 0
+    for array in update:
+        array = np.asarray(array, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        step = (high - low) / levels if high > low else 1.0
+        codes = np.rint((array - low) / step).astype(np.uint16 if bits == 16 else np.uint8)
+        packed.append((codes, low, step))
+        size += int(np.ceil(array.size * bits / 8)) + 2 * 4
+    return packed, size
+
+
+def dequantize(packed: list[tuple[np.ndarray, float, float]], dtype: np.dtype = np.float32) -> Update:
+    """Rebuild the update from :func:`quantize`'s output: ``low + codes * step``."""
+    return [(low + codes.astype(np.float64) * step).astype(dtype) for codes, low, step in packed]
+
+
+def top_k(update: Update, fraction: float) -> tuple[list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]], int]:
+    """Top-k sparsification: keep the ``fraction`` of entries with the largest magnitude in each array.
+
+    ``fraction`` in (0, 1]; at least one entry per array is kept. Returns ``[(indices, values,
+    shape), ...]`` and the bytes sent: 4 bytes per int32 index plus 4 per float32 value.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    packed, size = [], 0
+    for array in update:
+        flat = np.asarray(array).ravel()
+        k = max(1, int(round(fraction * flat.size)))
+        indices = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k :]).astype(np.int32)
+        packed.append((indices, flat[indices].astype(np.float32), np.shape(array)))
+        size += k * (4 + 4)
+    return packed, size
+
+
+def densify(packed: list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]], dtype: np.dtype = np.float32) -> Update:
+    """Rebuild dense arrays from :func:`top_k`'s output, with zeros where nothing was sent."""
+    out = []
+    for indices, values, shape in packed:
+        dense = np.zeros(int(np.prod(shape)), dtype=dtype)
+        dense[indices] = values
+        out.append(dense.reshape(shape))
+    return out
+
+
+def compress_update(update: Update, method: str, bits: int = 8, fraction: float = 0.1) -> tuple[Update, int]:
+    """Compress and decompress ``update`` as the server would see it; also return the bytes sent.
+
+    ``method``: ``"none"`` (float32, 4 bytes per entry), ``"quantize"`` (``bits``) or
+    ``"top_k"`` (``fraction``).
+    """
+    if method == "none":
+        return [np.asarray(a, dtype=np.float32) for a in update], int(sum(np.asarray(a).size * 4 for a in update))
+    if method == "quantize":
+        packed, size = quantize(update, bits)
+        return dequantize(packed), size
+    if method == "top_k":
+        packed, size = top_k(update, fraction)
+        return densify(packed), size
+    raise ValueError(f"method must be one of 'none', 'quantize', 'top_k', got {method!r}")

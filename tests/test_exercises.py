@@ -1,0 +1,309 @@
+"""Tests of course_utils.exercises: the generic checks first, then the checks of each notebook's exercises."""
+
+import numpy as np
+import pytest
+
+from course_utils.exercises import Verdict, check_function, check_value, difference
+
+# Generic checks ---------------------------------------------------------------------------------
+
+
+def test_verdict_is_truthy_when_correct_and_displays_as_its_message():
+    right, wrong = Verdict(True, "✓ yes"), Verdict(False, "✗ no")
+
+    assert bool(right) is True and bool(wrong) is False
+    assert repr(right) == "✓ yes" and repr(wrong) == "✗ no"
+
+
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [
+        (3, 3.0),
+        (0.1 + 0.2, 0.3),  # equal within the tolerance
+        (np.array([1.0, 2.0]), np.array([1, 2])),
+        ([1.0, 2.0], np.array([1, 2])),  # a list may answer an array
+        ([1, np.array([2.0, 3.0])], [1, np.array([2.0, 3.0])]),
+        ((1, "a"), (1, "a")),
+        ("text", "text"),
+        (True, True),
+        (None, None),
+        (np.array([np.nan, 1.0]), np.array([np.nan, 1.0])),  # NaN where NaN is expected is right
+    ],
+)
+def test_difference_is_none_when_equal(got, expected):
+    assert difference(got, expected) is None
+
+
+def test_difference_respects_atol():
+    assert difference(1.05, 1.0, atol=0.1) is None
+    assert difference(1.05, 1.0) is not None
+
+
+def test_difference_of_numbers_gives_both_values_and_the_gap():
+    assert difference(1.5, 1.0) == "values differ: expected 1., got 1.5 (largest difference 0.5)"
+
+
+def test_difference_of_arrays_gives_the_largest_gap_and_where_it_is():
+    assert difference(np.array([1, 2, 3]), np.array([1, 2, 4])) == (
+        "values differ: expected [1. 2. 4.], got [1. 2. 3.] (largest difference 1 at index (2,))"
+    )
+
+
+def test_difference_of_large_arrays_describes_them_by_shape():
+    got = np.zeros((3, 4))
+    got[1, 2] = 0.5
+
+    assert difference(got, np.zeros((3, 4))) == (
+        "values differ: expected array(3, 4), got array(3, 4) (largest difference 0.5 at index (1, 2))"
+    )
+
+
+@pytest.mark.parametrize("got", [np.array([np.nan, 2.0]), np.array([np.nan, np.nan]), np.array([np.inf, 2.0])])
+def test_difference_reports_nan_or_inf_where_a_number_is_expected(got):
+    problem = difference(got, np.array([1.0, 2.0]))
+
+    assert problem is not None
+    assert problem.endswith("(largest difference inf at index (0,))")
+
+
+def test_difference_reports_shape_mismatch():
+    assert difference(np.zeros(2), np.zeros(3)) == "expected shape (3,), got shape (2,)"
+    assert difference(np.zeros((2, 3)), np.zeros((3, 2))) == "expected shape (3, 2), got shape (2, 3)"
+
+
+def test_difference_of_lists_names_the_first_differing_item():
+    assert difference([1, 2], [1, 3]) == "item 1: values differ: expected 3., got 2. (largest difference 1)"
+    assert difference((0, [1, "b"]), (0, [1, "c"])) == "item 1: item 1: expected 'c', got 'b'"
+
+
+def test_difference_reports_length_mismatch():
+    assert difference([1, 2, 3], [1, 2]) == "expected 2 items, got 3"
+    assert difference((1,), (1, 2)) == "expected 2 items, got 1"
+
+
+def test_difference_reports_a_non_sequence_where_a_list_or_tuple_is_expected():
+    assert difference(3, [1, 3]) == "expected a list of 2 items, got int"
+    assert difference(np.array([1, 2]), (1, 2)) == "expected a tuple of 2 items, got ndarray"
+
+
+def test_difference_of_strings():
+    assert difference("a", "b") == "expected 'b', got 'a'"
+    assert difference(1, "1") == "expected '1', got 1"
+
+
+def test_difference_reports_a_string_where_a_number_is_expected():
+    assert difference("abc", 1.0) == "expected a number or array like 1.0, got 'abc'"
+
+
+def square(x):
+    return x**2
+
+
+def make_array(rng):
+    return (rng.normal(size=3),)
+
+
+def test_check_function_accepts_a_correct_function():
+    verdict = check_function(lambda x: x * x, square, make_array, trials=5)
+
+    assert verdict
+    assert repr(verdict) == "✓ Correct: your function matches the reference on 5 random inputs."
+
+
+def test_check_function_calls_make_inputs_once_per_trial():
+    calls = []
+
+    check_function(square, square, lambda rng: calls.append(1) or (rng.normal(),), trials=7)
+
+    assert len(calls) == 7
+
+
+def test_check_function_shows_the_input_and_the_difference_for_a_wrong_function():
+    verdict = check_function(lambda x: 2 * x, square, lambda rng: (3.0,))
+
+    assert not verdict
+    assert verdict.message == (
+        "✗ Not yet. On input (3.0):\n  values differ: expected 9., got 6. (largest difference 3)"
+    )
+
+
+def test_check_function_finds_a_function_wrong_only_on_some_inputs():
+    inputs = iter([(2.0,), (-2.0,)])
+
+    verdict = check_function(lambda x: x, abs, lambda rng: next(inputs), trials=2)
+
+    assert not verdict
+    assert "On input (-2.0)" in verdict.message
+
+
+def test_check_function_adds_the_hint_of_the_matching_wrong_function():
+    hints = [(lambda x: x + 1, "did you add one?"), (lambda x: 2 * x, "square, don't double.")]
+
+    verdict = check_function(lambda x: 2 * x, square, lambda rng: (3.0,), hints=hints)
+
+    assert not verdict
+    assert verdict.message.endswith("\n  Hint: square, don't double.")
+    assert "did you add one?" not in verdict.message
+
+
+def test_check_function_gives_no_hint_when_no_wrong_function_matches():
+    verdict = check_function(lambda x: x + 5, square, lambda rng: (3.0,), hints=[(lambda x: 2 * x, "double")])
+
+    assert not verdict
+    assert "Hint" not in verdict.message
+
+
+def test_check_function_says_not_answered_while_not_implemented():
+    def unanswered(x):
+        raise NotImplementedError
+
+    verdict = check_function(unanswered, square, make_array)
+
+    assert not verdict
+    assert verdict.message.startswith("Not answered yet")
+
+
+def test_check_function_names_another_exception_and_the_input():
+    def broken(x):
+        raise KeyError("oops")
+
+    verdict = check_function(broken, square, lambda rng: (3.0,))
+
+    assert not verdict
+    assert verdict.message == "✗ Your function raised KeyError: 'oops'\n  on input (3.0)"
+
+
+def test_check_function_gives_each_function_its_own_copy_of_the_inputs():
+    original = np.array([1.0, 2.0, 3.0])
+
+    def learner(x):  # mutates its input: x.sum() + 3 is wrong
+        x += 1
+        return x.sum()
+
+    def reference(x):  # mutates its input too, after reading it
+        total = x.sum()
+        x[:] = 100.0
+        return total
+
+    hints = [(lambda x: x.sum() + len(x), "don't change the input")]
+
+    verdict = check_function(learner, reference, lambda rng: (original,), trials=1, hints=hints)
+
+    # The learner saw the original input (not the reference's 100s), so its answer is 6 + 3 = 9,
+    # and the hint function saw it too (not the learner's + 1), so the hint matches.
+    assert "expected 6., got 9." in verdict.message
+    assert verdict.message.endswith("Hint: don't change the input")
+    assert np.array_equal(original, [1.0, 2.0, 3.0])
+
+
+def test_check_function_uses_the_seed_for_its_inputs():
+    seen = {0: [], 1: []}
+    for seed in seen:
+        check_function(square, square, lambda rng: seen[seed].append(rng.normal()) or (1.0,), trials=2, seed=seed)
+
+    again = []
+    check_function(square, square, lambda rng: again.append(rng.normal()) or (1.0,), trials=2, seed=0)
+
+    assert again == seen[0] != seen[1]
+
+
+def test_check_value_accepts_the_right_answer():
+    assert check_value(0.1 + 0.2, 0.3, "explanation") == Verdict(True, "✓ Correct.")
+    assert check_value([1, 2], (1, 2), "explanation")  # a list answers a tuple
+
+
+def test_check_value_explains_a_wrong_answer():
+    verdict = check_value(0.5, 0.25, "Half of the clients hold half of the data.")
+
+    assert not verdict
+    assert verdict.message == (
+        "✗ Not yet: values differ: expected 0.25, got 0.5 (largest difference 0.25).\n"
+        "  Half of the clients hold half of the data."
+    )
+
+
+@pytest.mark.parametrize("answer", [None, ...])
+def test_check_value_says_not_answered_for_none_or_ellipsis(answer):
+    verdict = check_value(answer, 3, "explanation")
+
+    assert not verdict
+    assert verdict.message.startswith("Not answered yet")
+
+
+def test_check_value_respects_atol():
+    assert check_value(0.31, 0.3, "", atol=0.05)
+    assert not check_value(0.31, 0.3, "")
+
+
+# Notebook 01 · When data cannot move ------------------------------------------------------------
+
+
+def test_check_unseen_fraction_accepts_the_right_answer():
+    from course_utils.exercises import check_unseen_fraction
+
+    assert check_unseen_fraction(lambda counts: (counts == 0).mean(axis=1))
+    assert check_unseen_fraction(lambda counts: 1 - np.count_nonzero(counts, axis=1) / counts.shape[1])
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda counts: (counts == 0).sum(axis=1), "divide by the number of classes"),
+        (lambda counts: (counts > 0).mean(axis=1), "HAS seen"),
+        (lambda counts: (counts == 0).mean(axis=0), "axis=1"),
+    ],
+)
+def test_check_unseen_fraction_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_unseen_fraction
+
+    verdict = check_unseen_fraction(wrong)
+
+    assert not verdict
+    assert verdict.message.startswith("✗ Not yet") and hint in verdict.message
+
+
+def test_check_unseen_fraction_says_not_answered_yet():
+    from course_utils.exercises import check_unseen_fraction
+
+    def unanswered(counts):
+        raise NotImplementedError
+
+    assert check_unseen_fraction(unanswered).message.startswith("Not answered yet")
+
+
+def test_check_worst_client_accepts_the_lowest_accuracy_and_explains_a_wrong_answer():
+    from course_utils.exercises import check_worst_client
+
+    counts = np.array([[5, 0, 3], [0, 0, 9], [1, 1, 1]])
+    accuracies = {0: 0.5, 1: 0.2, 2: 0.8}
+
+    assert check_worst_client(1, accuracies, counts)
+    verdict = check_worst_client(2, accuracies, counts)
+    assert not verdict
+    assert "Client 1 reaches only 0.200" in verdict.message
+    assert "9 examples, none of class(es) [0, 1], and 100% of them are one class (2)" in verdict.message
+    assert check_worst_client(None, accuracies, counts).message.startswith("Not answered yet")
+
+
+def test_check_update_bytes_accepts_the_right_answer():
+    from course_utils.exercises import check_update_bytes
+
+    assert check_update_bytes(lambda n, dtype: n * np.dtype(dtype).itemsize)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda n, dtype: n, "each one takes"),
+        (lambda n, dtype: 4 * n, "float32 only"),
+        (lambda n, dtype: 8 * n * np.dtype(dtype).itemsize, "that is bits"),
+        (lambda n, dtype: n * np.dtype(dtype).itemsize / 2**20, "that is MiB"),
+    ],
+)
+def test_check_update_bytes_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_update_bytes
+
+    verdict = check_update_bytes(wrong)
+
+    assert not verdict
+    assert hint in verdict.message
