@@ -75,6 +75,11 @@ def weighted_metrics(metrics: list[tuple[int, dict[str, float]]]) -> dict[str, f
     return out
 
 
+def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` (float64) as ``dtype``, rounding to the nearest integer for integer dtypes, as fedavg does."""
+    return (np.rint(values) if np.issubdtype(dtype, np.integer) else values).astype(dtype)
+
+
 def _stack(results: list[tuple[Parameters, int]], layer: int) -> np.ndarray:
     """The clients' arrays for one layer, stacked: shape (num_clients, *layer_shape), float64."""
     return np.stack([np.asarray(parameters[layer], dtype=np.float64) for parameters, _ in results])
@@ -87,7 +92,7 @@ def median(results: list[tuple[Parameters, int]]) -> Parameters:
     """
     check_results(results)
     dtypes = [np.asarray(a).dtype for a in results[0][0]]
-    return [np.median(_stack(results, i), axis=0).astype(dtypes[i]) for i in range(len(dtypes))]
+    return [_cast(np.median(_stack(results, i), axis=0), dtypes[i]) for i in range(len(dtypes))]
 
 
 def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) -> Parameters:
@@ -107,5 +112,5 @@ def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) ->
     out = []
     for i, dtype in enumerate(dtypes):
         ordered = np.sort(_stack(results, i), axis=0)
-        out.append(ordered[cut : n - cut].mean(axis=0).astype(dtype))
+        out.append(_cast(ordered[cut : n - cut].mean(axis=0), dtype))
     return out

@@ -150,3 +150,125 @@ def test_weighted_mean_rejects_empty_or_mismatched_lists(values, weights):
 def test_weighted_mean_rejects_negative_or_zero_total_weights(weights):
     with pytest.raises(ValueError, match="weights"):
         weighted_mean([1.0, 2.0], weights)
+
+
+# --- robust aggregation: median and trimmed mean ---------------------------------------------
+
+from course_utils.aggregate import median, trimmed_mean  # noqa: E402
+
+
+def clients(*rows, num_examples=None):
+    """One single-array result per row; ``num_examples`` defaults to 1 for every client."""
+    counts = num_examples or [1] * len(rows)
+    return [([np.array(row, dtype=np.float64)], n) for row, n in zip(rows, counts)]
+
+
+def test_median_of_three_clients_by_hand():
+    (result,) = median(clients([1.0, 9.0, -2.0], [3.0, 0.0, -1.0], [2.0, 5.0, 7.0]))
+
+    assert result.tolist() == [2.0, 5.0, -1.0]
+
+
+def test_median_of_four_clients_is_the_mean_of_the_two_middle_values():
+    (result,) = median(clients([1.0, 0.0], [2.0, 10.0], [4.0, 20.0], [100.0, 30.0]))
+
+    assert result.tolist() == [3.0, 15.0]
+
+
+def test_median_ignores_num_examples():
+    results = clients([0.0], [1.0], [2.0], num_examples=[1, 1, 1000])
+
+    assert median(results)[0].tolist() == [1.0]
+    assert fedavg(results)[0][0] > 1.99  # the heavy client dominates the weighted mean
+
+
+def test_trimmed_mean_of_five_clients_by_hand():
+    # trim_fraction 0.2 of 5 clients cuts 1 value at each end of every coordinate.
+    results = clients([1.0, 50.0], [2.0, 10.0], [3.0, 20.0], [4.0, 30.0], [100.0, 40.0])
+
+    (result,) = trimmed_mean(results, trim_fraction=0.2)
+
+    assert result.tolist() == [3.0, 30.0]  # mean(2, 3, 4) and mean(20, 30, 40)
+
+
+@pytest.mark.parametrize(("trim_fraction", "expected"), [(0.0, 4.0), (0.2, 4.0), (0.25, 2.5), (0.3, 2.5)])
+def test_trimmed_mean_cuts_floor_of_fraction_times_clients(trim_fraction, expected):
+    # 4 clients: 0.0 and 0.2 cut nothing (mean 4); 0.25 and 0.3 cut one at each end (mean of 2 and 3).
+    results = clients([1.0], [2.0], [3.0], [10.0])
+
+    assert trimmed_mean(results, trim_fraction)[0].tolist() == [expected]
+
+
+def test_trimmed_mean_with_zero_fraction_is_the_plain_mean():
+    results = clients([0.0, 1.0], [3.0, 4.0], [6.0, 10.0], num_examples=[5, 1, 1])
+
+    assert trimmed_mean(results, 0.0)[0].tolist() == [3.0, 5.0]  # unweighted, unlike fedavg
+
+
+def test_trimmed_mean_just_below_half_keeps_the_middle_values():
+    just_below_half = float(np.nextafter(0.5, 0.0))
+
+    assert trimmed_mean(clients([1.0], [2.0], [9.0]), just_below_half)[0].tolist() == [2.0]
+    assert trimmed_mean(clients([1.0], [2.0], [4.0], [9.0]), just_below_half)[0].tolist() == [3.0]
+
+
+@pytest.mark.parametrize("aggregate", [median, lambda results: trimmed_mean(results, 0.25)])
+def test_a_poisoned_client_does_not_move_robust_aggregates_beyond_the_honest_range(aggregate):
+    honest = clients([1.0, -1.0], [2.0, 0.0], [3.0, 1.0])
+    poisoned = honest + clients([1e9, -1e9])
+
+    (robust,) = aggregate(poisoned)
+    (dragged,) = fedavg(poisoned)
+
+    assert np.all(robust >= [1.0, -1.0]) and np.all(robust <= [3.0, 1.0])
+    assert dragged[0] > 1e8 and dragged[1] < -1e8
+
+
+def test_median_and_trimmed_mean_keep_shapes_and_dtypes():
+    a = [np.zeros((2, 3), dtype=np.float32), np.zeros(4, dtype=np.float64), np.zeros((), dtype=np.int64)]
+    b = [np.ones((2, 3), dtype=np.float32), np.ones(4, dtype=np.float64), np.ones((), dtype=np.int64)]
+    c = [np.full((2, 3), 5, dtype=np.float32), np.full(4, 5.0), np.full((), 5, dtype=np.int64)]
+
+    for result in (median([(a, 1), (b, 1), (c, 1)]), trimmed_mean([(a, 1), (b, 1), (c, 1)], 0.0)):
+        assert [p.shape for p in result] == [(2, 3), (4,), ()]
+        assert [p.dtype for p in result] == [np.float32, np.float64, np.int64]
+
+
+def test_median_and_trimmed_mean_round_integer_arrays_like_fedavg():
+    # The median of 1 and 2 is 1.5, the mean of 10, 11, 11 is 10.67: rounded to 2 and 11, not truncated.
+    pair = [([np.array([1, -3], dtype=np.int64)], 1), ([np.array([2, -4], dtype=np.int64)], 1)]
+    triple = [([np.array([v], dtype=np.int64)], 1) for v in (10, 11, 11)]
+
+    assert median(pair)[0].tolist() == fedavg(pair)[0].tolist() == [2, -4]
+    assert trimmed_mean(triple, 0.0)[0].tolist() == fedavg(triple)[0].tolist() == [11]
+
+
+def test_median_and_trimmed_mean_do_not_mutate_their_inputs():
+    results = clients([3.0, 1.0], [1.0, 2.0], [2.0, 3.0])
+    before = [p[0].copy() for p, _ in results]
+
+    median(results)
+    trimmed_mean(results, 0.34)
+
+    for (parameters, _), original in zip(results, before):
+        assert np.array_equal(parameters[0], original)
+
+
+@pytest.mark.parametrize("trim_fraction", [0.5, 0.6, 1.0, -0.1, float("nan")])
+def test_trimmed_mean_rejects_trim_fraction_outside_zero_to_half(trim_fraction):
+    with pytest.raises(ValueError, match="trim_fraction"):
+        trimmed_mean(clients([1.0], [2.0], [3.0]), trim_fraction)
+
+
+def test_trimmed_mean_rejects_a_trim_fraction_that_would_leave_nothing():
+    # Half of 2 clients at each end trims both: there is nothing left to average.
+    with pytest.raises(ValueError, match="trim_fraction"):
+        trimmed_mean(clients([1.0], [2.0]), 0.5)
+
+
+@pytest.mark.parametrize("aggregate", [median, lambda results: trimmed_mean(results, 0.2)])
+def test_median_and_trimmed_mean_check_their_results(aggregate):
+    with pytest.raises(ValueError, match="at least one"):
+        aggregate([])
+    with pytest.raises(ValueError, match="NaN"):
+        aggregate(clients([1.0], [np.nan]))

@@ -307,3 +307,95 @@ def test_check_update_bytes_rejects_typical_mistakes_with_a_hint(wrong, hint):
 
     assert not verdict
     assert hint in verdict.message
+
+
+# Notebook 02: weighted_average and apply_differences --------------------------------------------
+
+
+def _by_layer(results):
+    """The clients' arrays grouped by layer."""
+    return list(zip(*(parameters for parameters, _ in results)))
+
+
+def _np_average(results):
+    return [np.average(np.stack(layer), axis=0, weights=[n for _, n in results]) for layer in _by_layer(results)]
+
+
+def _unanswered(*args):
+    raise NotImplementedError
+
+
+def test_check_weighted_average_accepts_fedavg_written_another_way():
+    from course_utils.exercises import check_weighted_average
+
+    verdict = check_weighted_average(_np_average)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+def test_check_weighted_average_reference_gives_the_10_and_100_example_by_hand():
+    from course_utils.aggregate import fedavg
+
+    averaged = fedavg([([np.array([0.0], dtype=np.float32)], 10), ([np.array([11.0], dtype=np.float32)], 100)])
+
+    assert averaged[0][0] == pytest.approx(10.0)  # (10 * 0 + 100 * 11) / 110, not the plain mean 5.5
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda results: [np.mean(np.stack(layer), axis=0) for layer in _by_layer(results)], "plain (unweighted) mean"),
+        (lambda results: [sum(a * n for a, (_, n) in zip(layer, results)) / len(results) for layer in _by_layer(results)],
+         "divided by the number of clients"),
+        (lambda results: [sum(a * n for a, (_, n) in zip(layer, results)) for layer in _by_layer(results)],
+         "that is the weighted sum"),
+    ],
+)
+def test_check_weighted_average_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_weighted_average
+
+    verdict = check_weighted_average(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_weighted_average_says_not_answered_and_names_other_errors():
+    from course_utils.exercises import check_weighted_average
+
+    assert check_weighted_average(_unanswered).message.startswith("Not answered yet")
+    assert "raised TypeError" in check_weighted_average(lambda results: results + 1).message
+
+
+def test_check_apply_differences_accepts_the_right_answer():
+    from course_utils.exercises import check_apply_differences
+
+    verdict = check_apply_differences(lambda g, results: [a + d for a, d in zip(g, _np_average(results))])
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda g, results: _np_average(results), "the averaged difference alone"),
+        (lambda g, results: [a + np.mean(np.stack(layer), axis=0) for a, layer in zip(g, _by_layer(results))],
+         "plain (unweighted) mean of the differences"),
+        (lambda g, results: [a - d for a, d in zip(g, _np_average(results))], "you subtracted"),
+    ],
+)
+def test_check_apply_differences_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_apply_differences
+
+    verdict = check_apply_differences(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_apply_differences_says_not_answered():
+    from course_utils.exercises import check_apply_differences
+
+    assert check_apply_differences(_unanswered).message.startswith("Not answered yet")

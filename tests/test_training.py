@@ -204,3 +204,98 @@ def test_sgd_step_without_any_gradient_changes_nothing():
 
     assert torch.equal(model.weight, torch.tensor([[1.0, 2.0]]))
     assert torch.equal(model.bias, torch.tensor([0.5]))
+
+
+# --- FedProx's proximal term -----------------------------------------------------------------
+
+from course_utils.training import proximal_term  # noqa: E402
+
+
+def distance(first, second):
+    """Euclidean distance between two parameter lists."""
+    return float(np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(first, second))))
+
+
+def test_proximal_term_by_hand():
+    model = linear_model([1.0, 2.0], 0.5)
+    start = [torch.tensor([[1.0, 0.0]]), torch.tensor([-0.5])]
+
+    penalty = proximal_term(model, start, mu=3.0)
+    penalty.backward()
+
+    assert penalty.item() == 7.5  # 3 / 2 * ((1 - 1)^2 + (2 - 0)^2 + (0.5 + 0.5)^2) = 1.5 * 5
+    assert torch.equal(model.weight.grad, torch.tensor([[0.0, 6.0]]))  # mu * (w - w_start)
+    assert torch.equal(model.bias.grad, torch.tensor([3.0]))
+
+
+def test_proximal_term_is_zero_at_the_start():
+    model = linear_model([1.0, 2.0], 0.5)
+    start = [w.detach().clone() for w in model.parameters()]
+
+    assert proximal_term(model, start, mu=100.0).item() == 0.0
+
+
+def test_large_proximal_mu_keeps_the_weights_closer_to_the_start(feature_data):
+    start = get_parameters(make_model("logistic", (4,), 2, seed=0))
+    moved = {}
+    for mu in (0.0, 5.0):  # lr * mu = 0.5 < 2: the pull towards the start is stable
+        model = make_model("logistic", (4,), 2, seed=0)
+        train(model, feature_data, epochs=5, batch_size=8, lr=0.1, seed=3, proximal_mu=mu)
+        moved[mu] = distance(get_parameters(model), start)
+
+    assert 0 < moved[5.0] < 0.5 * moved[0.0]
+
+
+def test_proximal_mu_has_no_effect_on_the_first_step(feature_data):
+    # The term and its gradient are zero where training starts, so one step is plain SGD.
+    plain, prox = make_model("logistic", (4,), 2, seed=0), make_model("logistic", (4,), 2, seed=0)
+
+    plain_stats = train(plain, feature_data, steps=1, batch_size=8, seed=3)
+    prox_stats = train(prox, feature_data, steps=1, batch_size=8, seed=3, proximal_mu=10.0)
+
+    assert prox_stats == plain_stats
+    for a, b in zip(get_parameters(plain), get_parameters(prox)):
+        assert np.array_equal(a, b)
+
+
+def test_train_reports_the_loss_without_the_proximal_term(feature_data):
+    model = make_model("logistic", (4,), 2, seed=0)
+
+    stats = train(model, feature_data, steps=4, batch_size=8, seed=3, proximal_mu=1.0)
+
+    # Re-run the same batches on a copy and compare with the plain cross-entropy seen at each step.
+    copy = make_model("logistic", (4,), 2, seed=0)
+    start = [w.detach().clone() for w in copy.parameters()]
+    losses = []
+    for x, y in batches(feature_data, 8, torch.Generator().manual_seed(3)):
+        copy.zero_grad()
+        loss = torch.nn.functional.cross_entropy(copy(x), y)
+        (loss + proximal_term(copy, start, 1.0)).backward()
+        sgd_step(copy, 0.1)
+        losses.append(loss.item())
+        if len(losses) == 4:
+            break
+    assert stats["loss"] == pytest.approx(sum(losses) / 4, rel=1e-6)
+
+
+def test_proximal_mu_zero_is_exactly_plain_sgd(feature_data):
+    model = make_model("logistic", (4,), 2, seed=0)
+    train(model, feature_data, epochs=2, batch_size=16, lr=0.1, seed=3, proximal_mu=0.0)
+
+    # Plain SGD written out: the training loop without any proximal term.
+    reference = make_model("logistic", (4,), 2, seed=0)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(2):
+        for x, y in batches(feature_data, 16, generator):
+            reference.zero_grad()
+            torch.nn.functional.cross_entropy(reference(x), y).backward()
+            sgd_step(reference, 0.1)
+
+    for a, b in zip(get_parameters(model), get_parameters(reference)):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("proximal_mu", [-0.1, float("nan")])
+def test_train_rejects_negative_proximal_mu(proximal_mu, feature_data):
+    with pytest.raises(ValueError, match="proximal_mu"):
+        train(make_model("logistic", (4,), 2), feature_data, proximal_mu=proximal_mu)

@@ -1,0 +1,92 @@
+"""Keep every notebook's Colab badge and setup cell in line with pyproject.toml's [tool.course].
+
+    python tools/sync_notebooks.py          # rewrite badges and setup cells where they differ
+    python tools/sync_notebooks.py --check  # exit 1 if any notebook is out of date
+
+Renaming the GitHub repository, or pinning another reference for Colab, is then a one-line
+change in pyproject.toml followed by this command.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BADGE = re.compile(r'<a href="https://colab\.research\.google\.com/github/[^"]*">.*?</a>')
+
+
+def settings() -> dict[str, str]:
+    """``[tool.course]`` from pyproject.toml: ``repository`` (owner/name) and ``ref`` (branch or tag)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["course"]
+
+
+def badge(name: str) -> str:
+    """The Open-in-Colab badge for notebook file ``name``."""
+    s = settings()
+    url = f"https://colab.research.google.com/github/{s['repository']}/blob/{s['ref']}/notebooks/{name}"
+    return f'<a href="{url}"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>'
+
+
+def install_spec() -> str:
+    """What the setup cell gives pip on Colab: the course package at the pinned reference."""
+    s = settings()
+    return f"course_utils @ git+https://github.com/{s['repository']}@{s['ref']}"
+
+
+def setup_source() -> str:
+    """The setup cell: installs the course package on Colab only (Colab already has torch)."""
+    return (
+        "import sys\n"
+        "import subprocess\n"
+        "\n"
+        'if "google.colab" in sys.modules:  # on Colab only: install the course package (Colab has torch already)\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q",\n'
+        f'                    "{install_spec()}"], check=True)'
+    )
+
+
+def is_setup_cell(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and "google.colab" in cell.source
+
+
+def sync(path: Path) -> bool:
+    """Rewrite ``path``'s badge and setup cell if they differ; return True if it changed."""
+    notebook = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and BADGE.search(cell.source):
+            new = BADGE.sub(badge(path.name), cell.source, count=1)
+        elif is_setup_cell(cell):
+            new = setup_source()
+        else:
+            continue
+        if new != cell.source:
+            cell.source, changed = new, True
+    if changed:
+        nbformat.write(notebook, path)
+    return changed
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    stale = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if check:
+            notebook = nbformat.read(path, as_version=4)
+            sources = [c.source for c in notebook.cells]
+            if not any(badge(path.name) in s for s in sources) or setup_source() not in sources:
+                stale.append(path.name)
+        elif sync(path):
+            print(f"updated {path.name}")
+    if stale:
+        print("out of date (run python tools/sync_notebooks.py):", ", ".join(stale))
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
