@@ -4,6 +4,7 @@
 #   bash course.sh          set up (first time only) and open the course in Jupyter Lab
 #   bash course.sh run      set up, then execute every notebook headless into build/executed/
 #   bash course.sh test     set up, then run the tests: unit tests and every notebook (nbval)
+#   bash course.sh docs     set up, then build the course site into docs/site/ (index.html)
 #
 # Set-up creates a virtual environment in .venv (or $COURSE_VENV) with Python 3.11 (or
 # $COURSE_PYTHON), installs requirements.txt (which includes this package, editable), and re-installs only
@@ -18,8 +19,8 @@ stamp="$venv/.requirements.sha256"
 wanted="$(sha256sum < requirements.txt | cut -d' ' -f1)"
 
 case "$command" in
-  start|run|test) ;;
-  *) echo "usage: bash course.sh [start|run|test]  (got '$command')" >&2; exit 2 ;;
+  start|run|test|docs) ;;
+  *) echo "usage: bash course.sh [start|run|test|docs]  (got '$command')" >&2; exit 2 ;;
 esac
 
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -47,4 +48,5 @@ case "$command" in
       echo "$notebook: $((SECONDS - start)) s"
     done ;;
   test) exec "$venv/bin/python" -m pytest ;;
+  docs) "$venv/bin/python" docs/build.py && echo "Open docs/site/index.html in a browser." ;;
 esac

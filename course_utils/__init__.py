@@ -7,9 +7,14 @@ The modules follow the roles of a federated-learning job:
 - ``models``      small models, and parameters <-> NumPy arrays
 - ``training``    plain local training and evaluation (no FL in it)
 - ``client``      a client: ``fit`` and ``evaluate`` on its own data
-- ``aggregate``   FedAvg and weighted means (pure math)
+- ``aggregate``   FedAvg, weighted means, median and trimmed mean (pure math)
+- ``compression`` quantized and sparsified updates
 - ``strategy``    the server's decisions: which clients, which config, how to aggregate
-- ``simulation``  the round loop
+- ``faults``      clients that fail or are slow, simulated
+- ``simulation``  the round loop, and the local-only baseline
+- ``evaluation``  server-side and per-client evaluation
+- ``secagg``      secure aggregation: pairwise masks, key agreement, secret sharing
+- ``privacy``     differential privacy: mechanisms, DP-FedAvg, privacy accounting
 - ``plotting``    pictures of partitions, histories and per-client metrics
 - ``exercises``   checks that compare a learner's answer with the reference
 """

@@ -1,0 +1,550 @@
+"""Secure aggregation (Bonawitz et al., CCS 2017), simulated in one process with real cryptography.
+
+The server learns the sum of the clients' vectors and nothing else: each client adds masks
+that look like uniform noise modulo ``2**bits``, and the masks cancel in the sum. The steps
+are separate functions so that a notebook can run them one at a time:
+
+1. ``encode``: floats -> integers modulo ``2**bits`` (fixed point).
+2. ``make_client``: each client's X25519 key pair and self-mask seed ``b_u``; the server relays
+   the public keys to everyone.
+3. ``make_shares`` / ``hand_out_shares``: each client splits its private key and ``b_u`` into
+   Shamir shares, one for every client.
+4. ``mask_input``: ``y_u = x_u + PRG(b_u) + sum_{v>u} PRG(s_uv) - sum_{v<u} PRG(s_uv)``; some
+   clients drop out here, and their ``y_u`` never arrives.
+5. ``reveal_shares``: each surviving client gives the server its shares of ``b_u`` for every
+   surviving ``u`` and of the private key of every dropped ``u``, never both for the same ``u``.
+6. ``unmask``: the server rebuilds those secrets, removes the masks that do not cancel, and
+   holds the sum; ``decode`` turns it back into floats.
+
+``secure_sum`` runs all the steps and ``run_protocol`` returns the server's view of them;
+``secure_weighted_average`` is FedAvg through secure aggregation.
+
+From ``cryptography``: X25519 key agreement, HKDF-SHA256 and AES-256-CTR (the PRG). Written out
+here: Shamir secret sharing (polynomials modulo a prime) and the fixed-point encoding.
+Simplifications against the paper, all harmless in one process with an honest-but-curious
+server: shares go to their holders directly (in the paper they travel through the server,
+encrypted with keys from a second key agreement); there are no signatures and no consistency
+round (the paper's defence against an actively malicious server); clients drop out only
+after masking; keys are fresh in every run (a real system also binds masks to the round).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from course_utils.aggregate import Parameters, check_results
+
+PRIME = 2**521 - 1  # a Mersenne prime: Shamir's field, larger than any 32-byte secret (< 2**256)
+SECRET_BYTES = 32  # X25519 private keys, HKDF outputs and self-mask seeds are all 32 bytes
+
+
+class SecAggError(RuntimeError):
+    """The protocol cannot finish: too few clients survived, or a request would break privacy."""
+
+
+class Share(NamedTuple):
+    """One Shamir share: the point ``(x, f(x) mod PRIME)`` of the secret polynomial ``f``."""
+
+    x: int  # the holder's index + 1 (never 0: f(0) is the secret)
+    y: int
+
+
+@dataclass(frozen=True)
+class ClientSecrets:
+    """What client ``index`` keeps to itself: its X25519 private key and its self-mask seed ``b_u``."""
+
+    index: int
+    private_key: X25519PrivateKey
+    self_mask_seed: bytes  # b_u, 32 bytes
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte X25519 public key, which the server relays to every client."""
+        return self.private_key.public_key().public_bytes_raw()
+
+
+HeldShares = dict[int, tuple[Share, Share]]  # client u -> (share of u's private key, share of b_u)
+Revealed = tuple[dict[int, Share], dict[int, Share]]  # (shares of b_u by u, shares of private keys by u)
+
+
+@dataclass
+class ServerView:
+    """Everything the server receives in one run, and the sum it computes from it."""
+
+    public_keys: list[bytes]  # step 2: each client's X25519 public key
+    masked: dict[int, np.ndarray]  # step 4: y_u of each surviving client, uint64 in [0, 2**bits)
+    revealed: dict[int, Revealed]  # step 5: by surviving holder, what it revealed
+    total: np.ndarray  # step 6: the sum of the survivors' encoded inputs mod 2**bits, uint64
+
+
+# ----------------------------------------------------------------------------- randomness
+
+
+def random_bytes(num_bytes: int, rng: np.random.Generator | None = None) -> bytes:
+    """``num_bytes`` random bytes: from the operating system if ``rng`` is None, else from ``rng``.
+
+    Real deployments must use the operating system (``os.urandom``). A seeded ``rng`` makes
+    the course's notebooks reproducible, at the price of secrets anyone who knows the seed
+    can recompute: never use it for real.
+    """
+    return os.urandom(num_bytes) if rng is None else rng.bytes(num_bytes)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_fixed_point(bits: int, fraction_bits: int) -> None:
+    """Raise ``ValueError`` unless ``2 <= bits <= 64`` and ``0 <= fraction_bits < bits``."""
+    if not _is_int(bits) or not 2 <= bits <= 64:
+        raise ValueError(f"bits must be an integer in [2, 64] (values are uint64 modulo 2**bits), got {bits!r}")
+    if not _is_int(fraction_bits) or not 0 <= fraction_bits < bits:
+        raise ValueError(f"fraction_bits must be an integer in [0, bits - 1] = [0, {bits - 1}], got {fraction_bits!r}")
+
+
+def check_threshold(threshold: int, num_clients: int) -> None:
+    """Raise ``ValueError`` unless ``num_clients >= 2`` and ``num_clients / 2 < threshold <= num_clients``.
+
+    Why more than half: a malicious server could tell some clients that ``u`` dropped (to get
+    shares of its private key) and others that it survived (to get shares of ``b_u``), and then
+    unmask ``x_u``. Each honest client reveals only one of the two, so this needs two disjoint
+    groups of ``threshold`` clients, impossible when ``threshold > num_clients / 2``. (Clients
+    colluding with the server would push the safe limit higher.) It also
+    means at least two clients always survive, so a "sum" is never one client's input.
+    """
+    if not _is_int(num_clients) or num_clients < 2:
+        raise ValueError(f"secure aggregation needs at least 2 clients, got {num_clients!r}")
+    low = num_clients // 2 + 1
+    if not _is_int(threshold) or not low <= threshold <= num_clients:
+        raise ValueError(
+            f"threshold must be an integer in [{low}, {num_clients}] for {num_clients} clients "
+            f"(more than half of them, at most all), got {threshold!r}"
+        )
+
+
+def check_dropped(dropped: set[int] | frozenset[int], num_clients: int) -> None:
+    """Raise ``ValueError`` unless ``dropped`` holds client indices in ``[0, num_clients)``."""
+    outside = [u for u in dropped if not _is_int(u) or not 0 <= u < num_clients]
+    if outside:
+        raise ValueError(f"dropped must hold client indices in [0, {num_clients - 1}], got {sorted(outside, key=str)}")
+
+
+def check_vectors(vectors: list[np.ndarray]) -> None:
+    """Raise ``ValueError`` unless there are at least 2 vectors, all of one shape, all finite."""
+    if len(vectors) < 2:
+        raise ValueError(f"vectors must hold one array per client, at least 2, got {len(vectors)}")
+    shape = np.shape(vectors[0])
+    for i, vector in enumerate(vectors):
+        if np.shape(vector) != shape:
+            raise ValueError(f"vectors[{i}] must have shape {shape} like vectors[0], got {np.shape(vector)}")
+        if not np.all(np.isfinite(vector)):
+            raise ValueError(f"vectors[{i}] contains NaN or infinite values")
+
+
+# ----------------------------------------------------------------------------- step 1: fixed point
+
+
+def max_bound(num_clients: int, bits: int = 32, fraction_bits: int = 16) -> float:
+    """The largest ``bound`` such that ``num_clients`` values in ``[-bound, bound]`` add up without overflow.
+
+    A value ``v`` becomes the integer ``round(v * 2**fraction_bits)``, and a sum of
+    ``num_clients`` of them must stay within ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``.
+    """
+    check_fixed_point(bits, fraction_bits)
+    if not _is_int(num_clients) or num_clients < 1:
+        raise ValueError(f"num_clients must be a positive integer, got {num_clients!r}")
+    limit = (2 ** (bits - 1) - 1) // num_clients  # the largest integer one client may send
+    bound = limit / 2**fraction_bits
+    # For 64 bits, limit / 2**fraction_bits may round up in float64: step back one float.
+    return bound if math.ceil(bound * 2**fraction_bits) <= limit else math.nextafter(bound, 0.0)
+
+
+def check_bound(bound: float, num_clients: int, bits: int = 32, fraction_bits: int = 16) -> None:
+    """Raise ``ValueError`` unless ``0 < bound <= max_bound(num_clients, bits, fraction_bits)``."""
+    largest = max_bound(num_clients, bits, fraction_bits)
+    if not 0 < bound <= largest:
+        raise ValueError(
+            f"bound must be in (0, {largest:g}] for {num_clients} clients with bits={bits}, "
+            f"fraction_bits={fraction_bits} (a larger sum would wrap around 2**bits), got {bound!r}"
+        )
+
+
+def check_in_range(x: np.ndarray, bound: float, name: str = "x") -> None:
+    """Raise ``ValueError`` naming ``name`` unless every value of ``x`` is finite and in ``[-bound, bound]``."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if x.size and np.max(np.abs(x)) > bound:
+        raise ValueError(
+            f"{name} has a value of magnitude {np.max(np.abs(x)):g}, outside [-bound, bound] with bound={bound:g}; "
+            "clip it, or pass a larger bound (with more bits or fewer fraction_bits if needed)"
+        )
+
+
+def encode(x: np.ndarray, bits: int = 32, fraction_bits: int = 16, bound: float | None = None) -> np.ndarray:
+    """Fixed point: floats ``x`` -> uint64 integers ``round(x * 2**fraction_bits) mod 2**bits``, same shape.
+
+    Negative values wrap around (two's complement). ``bound`` (default: what one client may
+    send, ``max_bound(1, ...)``) is the largest magnitude accepted; precision is
+    ``2**-(fraction_bits + 1)`` per value.
+    """
+    bound = max_bound(1, bits, fraction_bits) if bound is None else bound
+    check_bound(bound, 1, bits, fraction_bits)
+    check_in_range(x, bound)
+    integers = np.rint(np.asarray(x, dtype=np.float64) * 2**fraction_bits).astype(np.int64)
+    return integers.astype(np.uint64) & np.uint64(2**bits - 1)  # int64 -> uint64 wraps mod 2**64
+
+
+def decode(z: np.ndarray, bits: int = 32, fraction_bits: int = 16) -> np.ndarray:
+    """The inverse of ``encode``: integers in ``[0, 2**bits)`` -> float64, same shape.
+
+    Integers from ``2**(bits-1)`` up stand for negative numbers (two's complement).
+    """
+    check_fixed_point(bits, fraction_bits)
+    shift = np.uint64(64 - bits)
+    # Move the sign bit of a bits-wide number to bit 63, read it as int64, shift back keeping the sign.
+    signed = (np.asarray(z, dtype=np.uint64) << shift).view(np.int64) >> shift.astype(np.int64)
+    return signed.astype(np.float64) / 2**fraction_bits
+
+
+def add_mod(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
+    """``(a + b) mod 2**bits`` for uint64 arrays (uint64 wraps mod 2**64, a multiple of 2**bits)."""
+    return (np.asarray(a, dtype=np.uint64) + np.asarray(b, dtype=np.uint64)) & np.uint64(2**bits - 1)
+
+
+def sub_mod(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
+    """``(a - b) mod 2**bits`` for uint64 arrays."""
+    return (np.asarray(a, dtype=np.uint64) - np.asarray(b, dtype=np.uint64)) & np.uint64(2**bits - 1)
+
+
+# ----------------------------------------------------------------------------- Shamir secret sharing
+
+
+def _random_field_element(rng: np.random.Generator | None) -> int:
+    # 80 random bytes (640 bits) reduced mod a 521-bit prime: off uniform by less than 2**-119.
+    return int.from_bytes(random_bytes(80, rng), "big") % PRIME
+
+
+def _evaluate(coefficients: list[int], x: int) -> int:
+    """``f(x) mod PRIME`` for ``f = coefficients[0] + coefficients[1] x + ...`` (Horner's rule)."""
+    y = 0
+    for c in reversed(coefficients):
+        y = (y * x + c) % PRIME
+    return y
+
+
+def shamir_split(secret: int, threshold: int, num_shares: int, rng: np.random.Generator | None = None) -> list[Share]:
+    """Split ``secret`` (``0 <= secret < PRIME``) into ``num_shares`` shares, any ``threshold`` of which rebuild it.
+
+    A random polynomial ``f`` of degree ``threshold - 1`` with ``f(0) = secret``; share ``i``
+    is ``(i + 1, f(i + 1))``. Fewer than ``threshold`` shares tell nothing about the secret:
+    for every candidate value there is exactly one such polynomial through them.
+    """
+    if not _is_int(num_shares) or num_shares < 1:
+        raise ValueError(f"num_shares must be a positive integer, got {num_shares!r}")
+    if not _is_int(threshold) or not 1 <= threshold <= num_shares:
+        raise ValueError(f"threshold must be an integer in [1, num_shares] = [1, {num_shares}], got {threshold!r}")
+    if not _is_int(secret) or not 0 <= secret < PRIME:
+        raise ValueError("secret must be an integer in [0, PRIME) with PRIME = 2**521 - 1")
+    coefficients = [int(secret)] + [_random_field_element(rng) for _ in range(threshold - 1)]
+    return [Share(x, _evaluate(coefficients, x)) for x in range(1, num_shares + 1)]
+
+
+def shamir_combine(shares: list[Share]) -> int:
+    """The polynomial's value at 0, by Lagrange interpolation through ``shares``.
+
+    That is the secret if the shares are correct and at least ``threshold`` of them; with
+    fewer it is an unrelated number, and nothing can tell (the maths has no way to know).
+    """
+    xs = [share.x for share in shares]
+    if len(shares) == 0 or len(set(xs)) != len(xs):
+        raise ValueError(f"shares must be non-empty with distinct x, got x = {xs}")
+    secret = 0
+    for i, share in enumerate(shares):
+        # The Lagrange basis polynomial L_i at 0: prod over j != i of x_j / (x_j - x_i).
+        numerator, denominator = 1, 1
+        for j, other in enumerate(shares):
+            if j != i:
+                numerator = numerator * other.x % PRIME
+                denominator = denominator * (other.x - share.x) % PRIME
+        secret = (secret + share.y * numerator * pow(denominator, -1, PRIME)) % PRIME
+    return secret
+
+
+def share_bytes(secret: bytes, threshold: int, num_shares: int, rng: np.random.Generator | None = None) -> list[Share]:
+    """Shamir shares of a byte string of at most 64 bytes, read as one big-endian integer."""
+    if len(secret) > 64:
+        raise ValueError(f"secret must be at most 64 bytes (to fit below PRIME), got {len(secret)}")
+    return shamir_split(int.from_bytes(secret, "big"), threshold, num_shares, rng)
+
+
+def combine_bytes(shares: list[Share], length: int = SECRET_BYTES) -> bytes:
+    """The ``length``-byte secret rebuilt from ``shares``; ``SecAggError`` if it cannot be one."""
+    value = shamir_combine(shares)
+    if value >= 256**length:
+        raise SecAggError(f"the {len(shares)} shares do not rebuild a {length}-byte secret: too few or wrong shares")
+    return value.to_bytes(length, "big")
+
+
+# ----------------------------------------------------------------------------- steps 2-3: keys and shares
+
+
+def make_client(index: int, rng: np.random.Generator | None = None) -> ClientSecrets:
+    """Step 2, on client ``index``: a fresh X25519 key pair and a 32-byte self-mask seed ``b_u``.
+
+    Any 32 random bytes are an X25519 private key (the library clamps them), so a seeded
+    ``rng`` gives reproducible keys; with ``rng=None`` they come from the operating system.
+    """
+    private_key = X25519PrivateKey.from_private_bytes(random_bytes(SECRET_BYTES, rng))
+    return ClientSecrets(index, private_key, random_bytes(SECRET_BYTES, rng))
+
+
+def make_shares(
+    client: ClientSecrets, num_clients: int, threshold: int, rng: np.random.Generator | None = None
+) -> list[tuple[Share, Share]]:
+    """Step 3, on client ``u``: Shamir shares of its private key and of ``b_u``; element ``v`` is for client ``v``.
+
+    With any ``threshold`` of the first kind the server can recompute ``u``'s pairwise masks
+    (if ``u`` drops out); with ``threshold`` of the second, ``u``'s self-mask.
+    """
+    key_shares = share_bytes(client.private_key.private_bytes_raw(), threshold, num_clients, rng)
+    seed_shares = share_bytes(client.self_mask_seed, threshold, num_clients, rng)
+    return list(zip(key_shares, seed_shares))
+
+
+def hand_out_shares(shares: list[list[tuple[Share, Share]]]) -> list[HeldShares]:
+    """The shares each client holds: ``held[v][u]`` is the pair client ``u`` made for client ``v``.
+
+    ``shares[u]`` is ``make_shares`` of client ``u``. (In the paper the shares travel through
+    the server, encrypted for their holder; here they are simply handed over.)
+    """
+    return [{u: shares_of_u[v] for u, shares_of_u in enumerate(shares)} for v in range(len(shares))]
+
+
+# ----------------------------------------------------------------------------- step 4: masking
+
+
+def pairwise_seed(private_key: X25519PrivateKey, peer_public_key: bytes) -> bytes:
+    """``s_uv``: 32 bytes that clients ``u`` and ``v`` both compute and nobody else can.
+
+    X25519 (ECDH) gives both ends the same shared secret; HKDF-SHA256 turns it, a curve
+    coordinate rather than uniform bytes, into a uniform 32-byte key.
+    """
+    shared_secret = private_key.exchange(X25519PublicKey.from_public_bytes(peer_public_key))
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=SECRET_BYTES, salt=None, info=b"course_utils.secagg pairwise mask")
+    return hkdf.derive(shared_secret)
+
+
+def prg(seed: bytes, length: int, bits: int) -> np.ndarray:
+    """``length`` pseudo-random integers, uniform in ``[0, 2**bits)``, fixed by the 32-byte ``seed``: uint64.
+
+    The PRG is AES-256 in counter mode keyed by ``seed`` (the keystream, read as little-endian
+    64-bit integers, keeping the low ``bits``). Why not numpy's PCG64 or Philox: a mask hides
+    an input only if nobody without the seed can predict it, which takes a cryptographic PRG,
+    and PCG64's state can be recovered from its outputs. AES-CTR is also fast (hardware AES).
+    The zero nonce is safe because each key makes a single stream (both ends of a pair make
+    the same one, on purpose).
+    """
+    encryptor = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+    keystream = encryptor.update(bytes(8 * length)) + encryptor.finalize()
+    return np.frombuffer(keystream, dtype="<u8").astype(np.uint64) & np.uint64(2**bits - 1)
+
+
+def pairwise_mask(
+    index: int, private_key: X25519PrivateKey, public_keys: list[bytes], peers: list[int], length: int, bits: int
+) -> np.ndarray:
+    """``sum_{v in peers, v > u} PRG(s_uv) - sum_{v in peers, v < u} PRG(s_uv) mod 2**bits`` for client ``u = index``.
+
+    Each pair is added by its smaller index and subtracted by its larger, so over all
+    clients the pairwise masks sum to 0. Returns uint64, shape ``(length,)``.
+    """
+    mask = np.zeros(length, dtype=np.uint64)
+    for v in peers:
+        if v == index:
+            continue
+        stream = prg(pairwise_seed(private_key, public_keys[v]), length, bits)
+        mask = add_mod(mask, stream, bits) if v > index else sub_mod(mask, stream, bits)
+    return mask
+
+
+def mask_input(encoded: np.ndarray, client: ClientSecrets, public_keys: list[bytes], bits: int) -> np.ndarray:
+    """Step 4, on client ``u``: ``y_u = x_u + PRG(b_u) + pairwise_mask(u, all clients) mod 2**bits``.
+
+    ``encoded`` is ``x_u``, uint64 of shape ``(length,)``. The pairwise masks hide ``x_u`` and
+    cancel in the sum. The self-mask ``PRG(b_u)`` protects against a server that receives
+    ``y_u`` yet claims ``u`` dropped: the others would then reveal ``u``'s private key and the
+    server could strip the pairwise masks, but ``y_u`` would still carry ``PRG(b_u)``, and no
+    honest client reveals shares of both for the same ``u``.
+    """
+    length = len(encoded)
+    masked = add_mod(encoded, prg(client.self_mask_seed, length, bits), bits)
+    others = range(len(public_keys))
+    return add_mod(masked, pairwise_mask(client.index, client.private_key, public_keys, others, length, bits), bits)
+
+
+# ----------------------------------------------------------------------------- steps 5-6: unmasking
+
+
+def reveal_shares(held: HeldShares, survivors: list[int], dropped: list[int]) -> Revealed:
+    """Step 5, on a surviving client: shares of ``b_u`` of the survivors and of the dropped clients' private keys.
+
+    For each surviving ``u`` its share of ``b_u``; for each dropped ``u``, of ``u``'s private key.
+    Raises ``SecAggError`` if a client is named both surviving and dropped: revealing both
+    of its secrets would let the server unmask its input.
+    """
+    both = set(survivors) & set(dropped)
+    if both:
+        raise SecAggError(f"clients {sorted(both)} are named both surviving and dropped; an honest client refuses")
+    return {u: held[u][1] for u in survivors}, {u: held[u][0] for u in dropped}
+
+
+def unmask(
+    masked: dict[int, np.ndarray], revealed: dict[int, Revealed], public_keys: list[bytes], threshold: int, bits: int
+) -> np.ndarray:
+    """Step 6, on the server: the sum of the survivors' encoded inputs mod ``2**bits`` (uint64).
+
+    The sum of the ``y_u`` still holds each survivor's ``PRG(b_u)`` and the pairwise masks
+    between survivors and dropped clients (those between two survivors cancel). The server
+    rebuilds each survivor's ``b_u`` and subtracts ``PRG(b_u)``; it rebuilds each dropped
+    client's private key and adds that client's pairwise mask towards the survivors, the
+    exact opposite of what is left. It needs ``threshold`` shares, so ``threshold`` survivors.
+    """
+    if len(revealed) < threshold:
+        raise SecAggError(
+            f"only {len(revealed)} clients survived, fewer than the threshold of {threshold}: "
+            "the dropped clients' masks cannot be removed, so the sum cannot be recovered"
+        )
+    survivors = sorted(masked)
+    dropped = [u for u in range(len(public_keys)) if u not in masked]
+    helpers = list(revealed.values())[:threshold]  # any threshold of them suffice
+    length = len(masked[survivors[0]])
+    total = np.sum(np.stack([masked[u] for u in survivors]), axis=0, dtype=np.uint64) & np.uint64(2**bits - 1)
+    for u in survivors:
+        b_u = combine_bytes([seed_shares[u] for seed_shares, _ in helpers])
+        total = sub_mod(total, prg(b_u, length, bits), bits)
+    for u in dropped:
+        key = X25519PrivateKey.from_private_bytes(combine_bytes([key_shares[u] for _, key_shares in helpers]))
+        total = add_mod(total, pairwise_mask(u, key, public_keys, survivors, length, bits), bits)
+    return total
+
+
+# ----------------------------------------------------------------------------- the whole protocol
+
+
+def run_protocol(
+    encoded: list[np.ndarray],
+    threshold: int,
+    dropped: set[int] | frozenset[int] = frozenset(),
+    bits: int = 32,
+    seed: int | None = None,
+) -> ServerView:
+    """Steps 2-6 for clients ``0 .. n-1`` holding ``encoded`` (uint64 vectors in ``[0, 2**bits)``, one shape).
+
+    Clients in ``dropped`` take part until their shares are handed out, then vanish: their
+    ``y_u`` never arrives and they reveal nothing. ``seed`` makes keys, seeds and shares
+    reproducible (for teaching only); ``None`` draws them from the operating system.
+    Raises ``SecAggError`` if fewer than ``threshold`` clients survive.
+    """
+    num_clients = len(encoded)
+    check_threshold(threshold, num_clients)
+    check_dropped(dropped, num_clients)
+    shape = np.shape(encoded[0])
+    for i, x in enumerate(encoded):
+        x = np.asarray(x)
+        if x.ndim != 1 or x.shape != shape or x.dtype != np.uint64 or (x.size and x.max() > 2**bits - 1):
+            raise ValueError(f"encoded[{i}] must be a uint64 vector of shape {shape} with values below 2**bits")
+    rng = None if seed is None else np.random.default_rng(seed)
+    clients = [make_client(u, rng) for u in range(num_clients)]
+    public_keys = [client.public_key for client in clients]
+    held = hand_out_shares([make_shares(client, num_clients, threshold, rng) for client in clients])
+    survivors = [u for u in range(num_clients) if u not in dropped]
+    masked = {u: mask_input(encoded[u], clients[u], public_keys, bits) for u in survivors}
+    revealed = {v: reveal_shares(held[v], survivors, sorted(dropped)) for v in survivors}
+    return ServerView(public_keys, masked, revealed, unmask(masked, revealed, public_keys, threshold, bits))
+
+
+def secure_sum(
+    vectors: list[np.ndarray],
+    threshold: int,
+    dropped: set[int] | frozenset[int] = frozenset(),
+    bits: int = 32,
+    fraction_bits: int = 16,
+    bound: float | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """The sum of the surviving clients' ``vectors`` (one array per client, one shape), by secure aggregation.
+
+    Exact up to fixed point: each value is rounded to a multiple of ``2**-fraction_bits``, so
+    the result is within ``num_clients * 2**-(fraction_bits + 1)`` of the float sum. ``bound``
+    is the largest magnitude a client may send (default: ``max_bound(num_clients, ...)``, the
+    most the ``bits`` allow); clip values first. ``threshold``: see ``check_threshold``;
+    ``dropped``: clients whose masked vector never arrives; ``seed``: see ``run_protocol``.
+    Returns float64 of the vectors' shape.
+    """
+    check_vectors(vectors)
+    check_fixed_point(bits, fraction_bits)
+    num_clients = len(vectors)
+    if bound is None:
+        bound = max_bound(num_clients, bits, fraction_bits)
+    check_bound(bound, num_clients, bits, fraction_bits)
+    for i, vector in enumerate(vectors):
+        check_in_range(vector, bound, name=f"vectors[{i}]")
+    encoded = [encode(np.ravel(vector), bits, fraction_bits, bound) for vector in vectors]
+    view = run_protocol(encoded, threshold, dropped, bits, seed)
+    return decode(view.total, bits, fraction_bits).reshape(np.shape(vectors[0]))
+
+
+def secure_weighted_average(
+    results: list[tuple[Parameters, int]],
+    threshold: int,
+    dropped: set[int] | frozenset[int] = frozenset(),
+    bits: int = 64,
+    fraction_bits: int = 32,
+    bound: float | None = None,
+    seed: int | None = None,
+) -> Parameters:
+    """FedAvg through secure aggregation: the server learns only ``sum n_k w_k`` and ``sum n_k`` over survivors.
+
+    Client ``k`` sends one vector, its parameters flattened and multiplied by its
+    ``num_examples`` ``n_k``, followed by ``n_k``; the server divides the two sums. The result
+    matches ``fedavg`` of the surviving clients' results to fixed-point precision, with the
+    shapes and dtypes of the parameters. 64 bits with 32 fraction bits by default, since
+    ``n_k w_k`` easily exceeds what 32 bits hold (``bound`` and the rest as in ``secure_sum``).
+    """
+    check_results(results)
+    if len(results) < 2:
+        raise ValueError(f"results must hold at least 2 clients' (parameters, num_examples), got {len(results)}")
+    vectors = [
+        np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) * int(n) for p in parameters] + [[float(n)]])
+        for parameters, n in results
+    ]
+    bound = max_bound(len(results), bits, fraction_bits) if bound is None else bound
+    check_bound(bound, len(results), bits, fraction_bits)
+    for i, vector in enumerate(vectors):
+        check_in_range(vector, bound, name=f"results[{i}]: num_examples * parameters")
+    total = secure_sum(vectors, threshold, dropped, bits, fraction_bits, bound, seed)
+    return unflatten(total[:-1] / round(total[-1]), like=results[0][0])
+
+
+def unflatten(flat: np.ndarray, like: Parameters) -> Parameters:
+    """Cut the vector ``flat`` into arrays with the shapes and dtypes of ``like`` (integer ones rounded)."""
+    parameters, start = [], 0
+    for reference in like:
+        reference = np.asarray(reference)
+        values = flat[start : start + reference.size].reshape(reference.shape)
+        start += reference.size
+        rounded = np.rint(values) if np.issubdtype(reference.dtype, np.integer) else values
+        parameters.append(rounded.astype(reference.dtype))
+    return parameters
