@@ -279,3 +279,207 @@ def check_apply_differences(fn: Callable[[list[np.ndarray], ClientResults], list
              "you subtracted the average difference; a difference is new - global, so the server adds it."),
         ],
     )
+
+
+# Notebook 03 · Federated averaging and federated evaluation -------------------------------------
+
+ClientMetrics = dict[int, dict[str, float]]  # {cid: {"num_examples": ..., "accuracy": ..., ...}}
+
+
+def _client_weighted_accuracy(client_metrics: ClientMetrics) -> float:
+    """Reference: the mean of the clients' accuracies weighted by their ``num_examples``."""
+    from course_utils.aggregate import weighted_mean
+
+    return weighted_mean([m["accuracy"] for m in client_metrics.values()],
+                         [m["num_examples"] for m in client_metrics.values()])
+
+
+def _random_client_metrics(rng: np.random.Generator) -> tuple[ClientMetrics]:
+    """Federated-evaluation results of 2 to 8 clients of very different sizes, with made-up accuracies."""
+    cids = rng.choice(100, size=int(rng.integers(2, 9)), replace=False)
+    metrics = {}
+    for cid in cids:
+        num_examples = int(rng.integers(1, 200))
+        correct = int(rng.integers(0, num_examples + 1))
+        metrics[int(cid)] = {"num_examples": num_examples, "loss": float(rng.uniform(0, 3)), "accuracy": correct / num_examples}
+    return (metrics,)
+
+
+def check_weighted_client_accuracy(fn: Callable[[ClientMetrics], float]) -> Verdict:
+    """``fn(client_metrics)``: the example-weighted mean accuracy of ``{cid: {"num_examples", "accuracy"}}``."""
+
+    def accuracies(metrics: ClientMetrics) -> np.ndarray:
+        return np.array([m["accuracy"] for m in metrics.values()])
+
+    def counts(metrics: ClientMetrics) -> np.ndarray:
+        return np.array([m["num_examples"] for m in metrics.values()], dtype=float)
+
+    return check_function(
+        fn,
+        _client_weighted_accuracy,
+        _random_client_metrics,
+        hints=[
+            (lambda metrics: float(accuracies(metrics).mean()),
+             "that is the unweighted mean: every client counts the same. Weight each accuracy by the client's "
+             "num_examples, so that every test example counts the same."),
+            (lambda metrics: float(accuracies(metrics) @ counts(metrics)),
+             "that is the number of correct predictions over all clients; divide by the total of num_examples."),
+            (lambda metrics: float(accuracies(metrics) @ counts(metrics) / len(metrics)),
+             "you divided the weighted sum by the number of clients; divide by the total of num_examples."),
+            (lambda metrics: float(np.mean(list(metrics))),
+             "that averages the client ids (the dict's keys); use the values: metrics[cid]['accuracy'] ..."),
+        ],
+    )
+
+
+def check_worst_evaluated_client(answer: Any, client_metrics: ClientMetrics, counts: np.ndarray | None = None) -> Verdict:
+    """``answer``: the id of the client with the lowest accuracy in one round's ``client_metrics``.
+
+    ``counts`` (the split's clients x classes label distribution), if given, explains the answer.
+    """
+    worst = int(min(client_metrics, key=lambda cid: (client_metrics[cid]["accuracy"], cid)))
+    best = int(max(client_metrics, key=lambda cid: (client_metrics[cid]["accuracy"], -cid)))
+    low = client_metrics[worst]
+    explanation = (f"Client {worst} has the lowest accuracy, {low['accuracy']:.3f} on its {low['num_examples']} "
+                   "test example(s).")
+    if counts is not None:
+        row = np.asarray(counts)[worst]
+        share = row / row.sum()
+        explanation += (f" Its data: {int(row.sum())} examples, {share.max():.0%} of them of class {int(share.argmax())}; "
+                        "one global model serves everyone, and it serves worst the clients whose data is mostly "
+                        "the classes it is weakest on.")
+    if answer is None or answer is Ellipsis:
+        pass  # check_value says "not answered yet"
+    elif isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
+        explanation = "The answer must be a client id: an integer, one of the keys of client_metrics. " + explanation
+    elif not float(answer).is_integer():
+        explanation = "Your answer looks like an accuracy; the question asks for the client id (a key of client_metrics). " + explanation
+    elif int(answer) == best and best != worst:
+        explanation = f"Client {best} is the best-served client, not the worst. " + explanation
+    elif int(answer) not in client_metrics:
+        explanation = f"Client {int(answer)} was not evaluated in this round. " + explanation
+    return check_value(answer, worst, explanation)
+
+
+def _client_updates(num_clients: int, num_rounds: int, fraction_fit: float, min_fit_clients: int = 2) -> int:
+    """Reference: the client updates a run costs; per round ``FedAvg`` samples
+    ``min(num_clients, max(int(fraction_fit * num_clients), min_fit_clients))`` clients."""
+    return num_rounds * min(num_clients, max(int(fraction_fit * num_clients), min_fit_clients))
+
+
+def _random_sampling_setup(rng: np.random.Generator) -> tuple[int, int, float, int]:
+    min_fit_clients = int(rng.integers(1, 6))
+    num_clients = int(rng.integers(min_fit_clients, 200))
+    fraction_fit = float(rng.choice([0.01, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0]))
+    return num_clients, int(rng.integers(1, 100)), fraction_fit, min_fit_clients
+
+
+def check_client_updates(fn: Callable[[int, int, float, int], int]) -> Verdict:
+    """``fn(num_clients, num_rounds, fraction_fit, min_fit_clients)``: client updates in a whole run."""
+    return check_function(
+        fn,
+        _client_updates,
+        _random_sampling_setup,
+        trials=30,
+        hints=[
+            (lambda n, r, f, m: r * int(f * n),
+             "with few clients, int(fraction_fit * num_clients) can fall below min_fit_clients; FedAvg then "
+             "samples min_fit_clients instead."),
+            (lambda n, r, f, m: r * max(int(np.ceil(f * n)), m),
+             "FedAvg rounds fraction_fit * num_clients down (int), not up nor to the nearest integer."),
+            (lambda n, r, f, m: r * max(int(round(f * n)), m),
+             "FedAvg rounds fraction_fit * num_clients down (int), not up nor to the nearest integer."),
+            (lambda n, r, f, m: min(n, max(int(f * n), m)),
+             "that is the number of clients in one round; the run has num_rounds rounds."),
+        ],
+    )
+
+
+# Notebook 07 · Federated analytics and secure aggregation ----------------------------------------
+
+SumsAndCounts = list[tuple[float, int]]  # one (sum of the values, number of values) pair per client
+
+
+def _federated_mean(pairs: SumsAndCounts) -> float:
+    """Reference: the pooled mean from per-client ``(sum, count)`` pairs: all the sums over all the counts."""
+    return float(sum(s for s, _ in pairs) / sum(n for _, n in pairs))
+
+
+def _random_sums_and_counts(rng: np.random.Generator) -> tuple[SumsAndCounts]:
+    """2 to 6 clients of very different sizes and different means, each as its (sum, count)."""
+    pairs = []
+    for _ in range(int(rng.integers(2, 7))):
+        count = int(rng.integers(1, 300))
+        values = rng.normal(rng.uniform(10.0, 20.0), 3.0, size=count)
+        pairs.append((float(values.sum()), count))
+    return (pairs,)
+
+
+def check_federated_mean(fn: Callable[[SumsAndCounts], float]) -> Verdict:
+    """``fn(pairs)``: the mean over all clients' values, from each client's ``(sum, count)`` only."""
+    return check_function(
+        fn,
+        _federated_mean,
+        _random_sums_and_counts,
+        hints=[
+            (lambda pairs: float(np.mean([s / n for s, n in pairs])),
+             "that is the mean of the clients' means, in which a client with 3 values counts as much as one "
+             "with 300. Add up all the sums and all the counts first, then divide once."),
+            (lambda pairs: sum(s for s, _ in pairs) / len(pairs),
+             "you divided the total by the number of clients; divide it by the total count."),
+            (lambda pairs: sum(s for s, _ in pairs), "that is the total of the values; divide it by the total count."),
+        ],
+    )
+
+
+def _mask_pair(x_u: np.ndarray, x_v: np.ndarray, r: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: ``(x_u + r mod 2**bits, x_v - r mod 2**bits)``: u < v, the smaller index adds the mask."""
+    from course_utils.secagg import add_mod, sub_mod
+
+    return add_mod(x_u, r, bits), sub_mod(x_v, r, bits)
+
+
+def _random_pair_and_mask(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Two clients' encoded vectors and their shared mask: uint64 values in [0, 2**bits), bits in {8, 16, 32}."""
+    bits = int(rng.choice([8, 16, 32]))
+    size = int(rng.integers(3, 7))
+    x_u, x_v, r = (rng.integers(0, 2**bits, size=size, dtype=np.uint64) for _ in range(3))
+    return x_u, x_v, r, bits
+
+
+def check_mask_pair(fn: Callable[[np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]) -> Verdict:
+    """``fn(x_u, x_v, r, bits)``: the masked vectors ``(y_u, y_v)`` of two clients ``u < v`` sharing the mask ``r``."""
+    top = lambda bits: np.uint64(2**bits - 1)  # noqa: E731
+    return check_function(
+        fn,
+        _mask_pair,
+        _random_pair_and_mask,
+        hints=[
+            (lambda x_u, x_v, r, bits: (x_u + r, x_v - r),
+             "reduce modulo 2**bits (for example `% 2**bits`): masked values must stay in [0, 2**bits), and "
+             "x_v - r must wrap around instead of going below 0."),
+            (lambda x_u, x_v, r, bits: ((x_u + r) & top(bits), (x_v + r) & top(bits)),
+             "both clients added the mask, so in the sum it doubles instead of cancelling: v subtracts it."),
+            (lambda x_u, x_v, r, bits: ((x_u - r) & top(bits), (x_v + r) & top(bits)),
+             "the signs are swapped. That cancels too, but the course's convention (as in secagg.pairwise_mask) is "
+             "that the client with the smaller index, u, adds r and v subtracts it."),
+            (lambda x_u, x_v, r, bits: (x_u, x_v), "those are the unmasked inputs; add r to x_u and subtract it from x_v."),
+        ],
+    )
+
+
+def check_dropout_tolerance(answer: Any, num_clients: int, threshold: int) -> Verdict:
+    """``answer = (shares, dropouts)``: the shares needed to rebuild one dropped client's secret key, and the
+    most clients that may drop out after masking, in a run of ``num_clients`` with Shamir ``threshold``."""
+    expected = (threshold, num_clients - threshold)
+    explanation = (
+        f"Any {threshold} shares (the threshold) rebuild a secret and fewer tell nothing about it. Each surviving "
+        f"client holds one share of every other client's key, so the server needs {threshold} survivors: at most "
+        f"{num_clients} - {threshold} = {num_clients - threshold} clients may drop out."
+    )
+    if isinstance(answer, (tuple, list)) and len(answer) == 2:
+        if answer[1] == threshold and threshold != num_clients - threshold:
+            explanation += f" ({threshold} is how many must survive, not how many may drop out.)"
+        elif answer[0] == threshold - 1:
+            explanation += f" ({threshold - 1} = threshold - 1 is the most shares that reveal nothing.)"
+    return check_value(answer, expected, explanation)

@@ -323,3 +323,43 @@ class DeadlineFedAvg(FedAvg):
             round_time = max(times, default=0.0)
         parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
         return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}
+
+
+from course_utils.secagg import check_fixed_point, secure_weighted_average  # noqa: E402
+
+
+@dataclass
+class SecAggFedAvg(FedAvg):
+    """FedAvg through secure aggregation (``course_utils.secagg``): the server only learns sums.
+
+    Each round the clients that returned a result run the protocol of Bonawitz et al. with the
+    smallest safe Shamir threshold (``len(results) // 2 + 1``), uploading ``n_k * parameters``,
+    ``n_k * metrics`` and ``n_k`` as masked integers modulo ``2**bits`` with ``fraction_bits``
+    fraction bits; the server divides the sums. The result equals FedAvg's to fixed-point
+    precision. Only metrics that every client reports are aggregated (securely too). Records
+    ``upload_bytes``, the size of the masked vectors uploaded in the round (``ceil(bits / 8)``
+    bytes per value). Keys come from the operating system; the sum does not depend on them.
+    """
+
+    bits: int = 64
+    fraction_bits: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fixed_point(self.bits, self.fraction_bits)
+        if self.min_fit_clients < 2:
+            raise ValueError(
+                f"min_fit_clients must be at least 2 for secure aggregation (the sum of one client is its update), "
+                f"got {self.min_fit_clients}"
+            )
+
+    def aggregate_fit(self, server_round, results, failures, current=None):
+        self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
+        names = sorted(set.intersection(*(set(m) for _, _, _, m in results)))
+        packed = [([*p, np.array([m[name] for name in names], dtype=np.float64)], n) for _, p, n, m in results]
+        *parameters, metric_values = secure_weighted_average(
+            packed, threshold=len(results) // 2 + 1, bits=self.bits, fraction_bits=self.fraction_bits
+        )
+        values_per_client = sum(np.size(a) for a in packed[0][0]) + 1  # the last value is n_k
+        upload_bytes = len(results) * values_per_client * -(-self.bits // 8)
+        return parameters, {**dict(zip(names, metric_values.tolist())), "upload_bytes": float(upload_bytes)}

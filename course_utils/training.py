@@ -71,6 +71,10 @@ def train(
         raise ValueError(f"steps must be a positive integer or None, got {steps}")
     if not proximal_mu >= 0:
         raise ValueError(f"proximal_mu must be >= 0 (0 is plain FedAvg training), got {proximal_mu}")
+    if lr * proximal_mu >= 2:
+        raise ValueError(
+            f"proximal_mu must be below 2 / lr = {2 / lr:g} (got {proximal_mu}): a larger pull makes SGD overshoot and diverge"
+        )
     start = [w.detach().clone() for w in model.parameters()] if proximal_mu > 0 else []
     generator = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()

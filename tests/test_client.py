@@ -198,3 +198,27 @@ def test_client_fn_rejects_unknown_cid(cid, feature_data, logistic_fn):
 def test_split_local_rejects_test_fraction_outside_unit_interval(test_fraction):
     with pytest.raises(ValueError, match="test_fraction"):
         split_local(np.arange(10), test_fraction=test_fraction, seed=0)
+
+
+# --- FedProx: config["proximal_mu"] ----------------------------------------------------------
+
+
+def test_fit_with_proximal_mu_moves_the_weights_less(client, global_parameters):
+    # lr * mu = 0.01 * 100 = 1 keeps plain SGD on the proximal term stable (lr * mu >= 2 diverges).
+    config = {"server_round": 1, "local_epochs": 3, "batch_size": 8, "learning_rate": 0.01}
+
+    plain, _, _ = client.fit(global_parameters, config)
+    prox, _, _ = client.fit(global_parameters, {**config, "proximal_mu": 100.0})
+
+    def moved(parameters):
+        return np.sqrt(sum(((p - g) ** 2).sum() for p, g in zip(parameters, global_parameters)))
+
+    assert 0 < moved(prox) < 0.5 * moved(plain)
+
+
+def test_fit_with_proximal_mu_zero_is_plain_fit(client, global_parameters):
+    plain, _, plain_metrics = client.fit(global_parameters, {"server_round": 1})
+    prox, _, prox_metrics = client.fit(global_parameters, {"server_round": 1, "proximal_mu": 0.0})
+
+    assert_same_parameters(plain, prox)
+    assert plain_metrics == prox_metrics

@@ -399,3 +399,288 @@ def test_check_apply_differences_says_not_answered():
     from course_utils.exercises import check_apply_differences
 
     assert check_apply_differences(_unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 07 · Federated analytics and secure aggregation ----------------------------------------
+
+
+def test_check_federated_mean_accepts_the_pooled_mean():
+    from course_utils.exercises import check_federated_mean
+
+    assert check_federated_mean(lambda pairs: sum(s for s, _ in pairs) / sum(n for _, n in pairs))
+    assert check_federated_mean(lambda pairs: np.divide(*np.sum(np.array(pairs), axis=0)))
+
+
+def test_check_federated_mean_reference_weights_by_count():
+    from course_utils.exercises import _federated_mean
+
+    # 3 values of mean 10 and 300 values of mean 20: the pooled mean is near 20, not 15.
+    assert _federated_mean([(30.0, 3), (6000.0, 300)]) == pytest.approx(6030 / 303)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda pairs: float(np.mean([s / n for s, n in pairs])), "mean of the clients' means"),
+        (lambda pairs: sum(s for s, _ in pairs) / len(pairs), "divided the total by the number of clients"),
+        (lambda pairs: sum(s for s, _ in pairs), "that is the total of the values"),
+    ],
+)
+def test_check_federated_mean_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_federated_mean
+
+    verdict = check_federated_mean(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_federated_mean_says_not_answered():
+    from course_utils.exercises import check_federated_mean
+
+    assert check_federated_mean(_unanswered).message.startswith("Not answered yet")
+
+
+def test_check_mask_pair_accepts_modular_arithmetic_written_several_ways():
+    from course_utils.exercises import check_mask_pair
+
+    assert check_mask_pair(lambda x_u, x_v, r, bits: ((x_u + r) % 2**bits, (x_v - r) % 2**bits))
+    as_ints = lambda a: a.astype(np.int64)  # noqa: E731  (negative differences, then Python's modulo)
+    assert check_mask_pair(lambda x_u, x_v, r, bits: ((as_ints(x_u) + as_ints(r)) % 2**bits,
+                                                      (as_ints(x_v) - as_ints(r)) % 2**bits))
+
+
+def test_check_mask_pair_reference_masks_cancel_in_the_sum():
+    from course_utils.exercises import _mask_pair
+
+    x_u, x_v, r = (np.array(v, dtype=np.uint64) for v in ([5, 200], [3, 0], [250, 100]))
+
+    y_u, y_v = _mask_pair(x_u, x_v, r, bits=8)
+
+    assert y_u.tolist() == [255, 44] and y_v.tolist() == [9, 156]  # 5 + 250, 200 + 100 - 256; 3 - 250 + 256, ...
+    assert ((y_u + y_v) % 256).tolist() == [8, 200]  # = x_u + x_v: the mask is gone
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda x_u, x_v, r, bits: (x_u + r, x_v - r), "reduce modulo 2**bits"),
+        (lambda x_u, x_v, r, bits: ((x_u + r) % 2**bits, (x_v + r) % 2**bits), "both clients added the mask"),
+        (lambda x_u, x_v, r, bits: ((x_u - r) % 2**bits, (x_v + r) % 2**bits), "the signs are swapped"),
+        (lambda x_u, x_v, r, bits: (x_u, x_v), "unmasked inputs"),
+    ],
+)
+def test_check_mask_pair_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_mask_pair
+
+    verdict = check_mask_pair(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_mask_pair_says_not_answered():
+    from course_utils.exercises import check_mask_pair
+
+    assert check_mask_pair(_unanswered).message.startswith("Not answered yet")
+
+
+def test_check_dropout_tolerance_accepts_threshold_shares_and_the_rest_as_dropouts():
+    from course_utils.exercises import check_dropout_tolerance
+
+    assert check_dropout_tolerance((6, 4), num_clients=10, threshold=6)
+    assert check_dropout_tolerance([3, 2], num_clients=5, threshold=3)
+
+
+@pytest.mark.parametrize(
+    ("answer", "extra"),
+    [
+        ((6, 6), "6 is how many must survive"),
+        ((5, 4), "threshold - 1 is the most shares that reveal nothing"),
+        ((6, 5), None),
+    ],
+)
+def test_check_dropout_tolerance_explains_a_wrong_answer(answer, extra):
+    from course_utils.exercises import check_dropout_tolerance
+
+    verdict = check_dropout_tolerance(answer, num_clients=10, threshold=6)
+
+    assert not verdict
+    assert "at most 10 - 6 = 4 clients may drop out" in verdict.message
+    if extra:
+        assert extra in verdict.message
+
+
+def test_check_dropout_tolerance_says_not_answered():
+    from course_utils.exercises import check_dropout_tolerance
+
+    assert check_dropout_tolerance(None, 10, 6).message.startswith("Not answered yet")
+
+
+# Notebook 03 · Federated averaging and federated evaluation -------------------------------------
+
+
+def _nb03_unanswered(*args):
+    raise NotImplementedError
+
+
+def _nb03_weighted_accuracy(client_metrics):
+    pairs = [(m["accuracy"], m["num_examples"]) for m in client_metrics.values()]
+    return sum(a * n for a, n in pairs) / sum(n for _, n in pairs)
+
+
+def test_weighted_client_accuracy_reference_by_hand():
+    from course_utils.exercises import _client_weighted_accuracy
+
+    metrics = {3: {"num_examples": 10, "accuracy": 0.5}, 7: {"num_examples": 100, "accuracy": 1.0}}
+
+    assert _client_weighted_accuracy(metrics) == pytest.approx(105 / 110)
+
+
+def test_check_weighted_client_accuracy_accepts_the_right_answer():
+    from course_utils.exercises import check_weighted_client_accuracy
+
+    verdict = check_weighted_client_accuracy(_nb03_weighted_accuracy)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda metrics: float(np.mean([m["accuracy"] for m in metrics.values()])), "unweighted mean"),
+        (lambda metrics: sum(m["accuracy"] * m["num_examples"] for m in metrics.values()), "number of correct predictions"),
+        (lambda metrics: sum(m["accuracy"] * m["num_examples"] for m in metrics.values()) / len(metrics),
+         "divided the weighted sum by the number of clients"),
+        (lambda metrics: float(np.mean(list(metrics))), "client ids"),
+    ],
+)
+def test_check_weighted_client_accuracy_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_weighted_client_accuracy
+
+    verdict = check_weighted_client_accuracy(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_weighted_client_accuracy_says_not_answered():
+    from course_utils.exercises import check_weighted_client_accuracy
+
+    assert check_weighted_client_accuracy(_nb03_unanswered).message.startswith("Not answered yet")
+
+
+NB03_CLIENT_METRICS = {
+    0: {"num_examples": 12, "loss": 0.2, "accuracy": 0.75},
+    4: {"num_examples": 7, "loss": 1.1, "accuracy": 0.5714},
+    9: {"num_examples": 3, "loss": 0.0, "accuracy": 1.0},
+}
+NB03_COUNTS = np.array([[5, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 30, 4], [0, 0, 0], [0, 0, 0], [0, 0, 0],
+                        [0, 0, 0], [2, 2, 2]])
+
+
+@pytest.mark.parametrize("answer", [4, np.int64(4), 4.0])
+def test_check_worst_evaluated_client_accepts_the_worst_client(answer):
+    from course_utils.exercises import check_worst_evaluated_client
+
+    assert check_worst_evaluated_client(answer, NB03_CLIENT_METRICS, NB03_COUNTS)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (9, "best-served client"),
+        (0.5714, "looks like an accuracy"),
+        (5, "was not evaluated"),
+        ([4], "must be a client id"),
+        (0, "Client 4 has the lowest accuracy, 0.571 on its 7 test example(s)"),
+    ],
+)
+def test_check_worst_evaluated_client_explains_wrong_answers(answer, hint):
+    from course_utils.exercises import check_worst_evaluated_client
+
+    verdict = check_worst_evaluated_client(answer, NB03_CLIENT_METRICS, NB03_COUNTS)
+
+    assert not verdict
+    assert hint in verdict.message
+
+
+def test_check_worst_evaluated_client_names_the_dominant_class_when_given_counts():
+    from course_utils.exercises import check_worst_evaluated_client
+
+    with_counts = check_worst_evaluated_client(0, NB03_CLIENT_METRICS, NB03_COUNTS).message
+    without = check_worst_evaluated_client(0, NB03_CLIENT_METRICS).message
+
+    assert "35 examples, 86% of them of class 1" in with_counts
+    assert "class" not in without
+
+
+def test_check_worst_evaluated_client_breaks_ties_by_the_smaller_id():
+    from course_utils.exercises import check_worst_evaluated_client
+
+    tied = {2: {"num_examples": 5, "accuracy": 0.6}, 1: {"num_examples": 5, "accuracy": 0.6}}
+
+    assert check_worst_evaluated_client(1, tied)
+    assert not check_worst_evaluated_client(2, tied)
+
+
+def test_check_worst_evaluated_client_says_not_answered():
+    from course_utils.exercises import check_worst_evaluated_client
+
+    assert check_worst_evaluated_client(None, NB03_CLIENT_METRICS).message.startswith("Not answered yet")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_client_updates_reference_counts_what_fedavg_samples(seed):
+    from course_utils.exercises import _client_updates, _random_sampling_setup
+    from course_utils.strategy import FedAvg
+
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        num_clients, num_rounds, fraction_fit, min_fit_clients = _random_sampling_setup(rng)
+        strategy = FedAvg(fraction_fit=fraction_fit, min_fit_clients=min_fit_clients, min_available_clients=1)
+        sampled = sum(len(strategy.configure_fit(r, num_clients, rng)[0]) for r in range(1, num_rounds + 1))
+
+        assert _client_updates(num_clients, num_rounds, fraction_fit, min_fit_clients) == sampled
+
+
+def test_client_updates_reference_by_hand():
+    from course_utils.exercises import _client_updates
+
+    assert _client_updates(20, 20, 0.3) == 120  # 6 clients a round
+    assert _client_updates(10, 5, 0.1) == 10  # int(1.0) = 1 < min_fit_clients = 2
+    assert _client_updates(3, 4, 1.0, min_fit_clients=5) == 12  # never more than there are clients
+
+
+def test_check_client_updates_accepts_the_right_answer():
+    from course_utils.exercises import check_client_updates
+
+    verdict = check_client_updates(lambda n, r, f, m=2: r * min(n, max(int(f * n), m)))
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda n, r, f, m=2: r * int(f * n), "can fall below min_fit_clients"),
+        (lambda n, r, f, m=2: r * min(n, max(int(np.ceil(f * n)), m)), "down (int), not up"),
+        (lambda n, r, f, m=2: r * min(n, max(round(f * n), m)), "down (int), not up nor to the nearest"),
+        (lambda n, r, f, m=2: min(n, max(int(f * n), m)), "number of clients in one round"),
+    ],
+)
+def test_check_client_updates_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_client_updates
+
+    verdict = check_client_updates(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_client_updates_says_not_answered():
+    from course_utils.exercises import check_client_updates
+
+    assert check_client_updates(_nb03_unanswered).message.startswith("Not answered yet")

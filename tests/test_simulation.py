@@ -360,3 +360,29 @@ def test_run_local_only_without_test_data_or_evaluate_fn_gives_only_num_examples
 def test_run_local_only_rejects_num_rounds_below_one(num_rounds, client_fn, initial_parameters):
     with pytest.raises(ValueError, match="num_rounds"):
         run_local_only(client_fn, [0], initial_parameters, num_rounds)
+
+
+# --- History.rounds_to_reach -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("target", "expected"), [(0.05, 0), (0.1, 0), (0.5, 1), (0.6, 1), (0.61, None)])
+def test_rounds_to_reach_gives_the_first_round_at_or_above_target(history, target, expected):
+    assert history.rounds_to_reach(target) == expected
+
+
+def test_rounds_to_reach_gives_the_first_round_even_if_accuracy_drops_later():
+    history = History(metrics_centralized={"accuracy": [(0, 0.1), (1, 0.4), (2, 0.8), (3, 0.5), (4, 0.9)]})
+
+    assert history.rounds_to_reach(0.45) == 2
+    assert history.rounds_to_reach(0.85) == 4
+
+
+def test_rounds_to_reach_uses_the_given_metric_and_kind(history):
+    assert history.rounds_to_reach(0.5, kind="distributed") == 1
+    assert history.rounds_to_reach(0.51, kind="distributed") is None
+    assert history.rounds_to_reach(1.0, metric="train_loss", kind="fit") == 1
+
+
+def test_rounds_to_reach_of_an_unrecorded_metric_raises_key_error(history):
+    with pytest.raises(KeyError, match="f1"):
+        history.rounds_to_reach(0.5, metric="f1")

@@ -299,3 +299,8 @@ def test_proximal_mu_zero_is_exactly_plain_sgd(feature_data):
 def test_train_rejects_negative_proximal_mu(proximal_mu, feature_data):
     with pytest.raises(ValueError, match="proximal_mu"):
         train(make_model("logistic", (4,), 2), feature_data, proximal_mu=proximal_mu)
+
+
+def test_train_rejects_a_proximal_pull_that_would_make_sgd_diverge(feature_data, logistic_fn):
+    with pytest.raises(ValueError, match="proximal_mu must be below 2 / lr"):
+        train(logistic_fn(), feature_data, lr=0.1, proximal_mu=20.0)

@@ -1,0 +1,236 @@
+import numpy as np
+import pytest
+
+from course_utils.client import Client, make_client_fn
+from course_utils.faults import (
+    ClientDropout,
+    TimedClient,
+    UnreliableClient,
+    client_speeds,
+    make_timed,
+    make_unreliable,
+)
+from course_utils.models import get_parameters
+from course_utils.partition import iid
+from course_utils.simulation import run_simulation
+from course_utils.strategy import DeadlineFedAvg, FedAvg
+
+NUM_CLIENTS = 4
+
+
+class StubClient:
+    """Stands in for a Client: ``fit`` returns the parameters it got, with 5 examples."""
+
+    def __init__(self, cid):
+        self.cid, self.train_data, self.test_data = cid, [0] * 5, None
+
+    def fit(self, parameters, config):
+        return parameters, 5, {"train_loss": 0.0}
+
+    def evaluate(self, parameters, config):
+        return 0.5, 5, {"accuracy": 1.0}
+
+
+def fails(client, server_round):
+    """Whether ``client.fit`` drops out in ``server_round``."""
+    try:
+        client.fit([np.zeros(1)], {"server_round": server_round})
+    except ClientDropout:
+        return True
+    return False
+
+
+@pytest.fixture
+def client_fn(feature_data, logistic_fn):
+    return make_client_fn(feature_data, iid(len(feature_data), NUM_CLIENTS, seed=0), logistic_fn, seed=0)
+
+
+@pytest.fixture
+def initial_parameters(logistic_fn):
+    return get_parameters(logistic_fn())
+
+
+# --- UnreliableClient ------------------------------------------------------------------------
+
+
+def test_unreliable_client_fails_deterministically_per_seed_cid_and_round():
+    pattern = [[fails(UnreliableClient(StubClient(cid), 0.5, seed=7), r) for r in range(20)] for cid in range(5)]
+    again = [[fails(UnreliableClient(StubClient(cid), 0.5, seed=7), r) for r in range(20)] for cid in range(5)]
+    other_seed = [[fails(UnreliableClient(StubClient(cid), 0.5, seed=8), r) for r in range(20)] for cid in range(5)]
+
+    assert pattern == again
+    assert pattern != other_seed
+    assert pattern[0] != pattern[1]  # clients fail in different rounds
+
+
+def test_unreliable_client_fails_at_about_the_failure_rate():
+    # 100 clients x 10 rounds = 1000 draws at rate 0.3: 300 failures expected, standard deviation ~14.5.
+    failures = sum(fails(UnreliableClient(StubClient(cid), 0.3, seed=0), r) for cid in range(100) for r in range(10))
+
+    assert 240 <= failures <= 360
+
+
+@pytest.mark.parametrize(("failure_rate", "expected"), [(0.0, False), (1.0, True)])
+def test_failure_rate_zero_never_fails_and_one_always_fails(failure_rate, expected):
+    outcomes = {fails(UnreliableClient(StubClient(cid), failure_rate), r) for cid in range(10) for r in range(10)}
+
+    assert outcomes == {expected}
+
+
+def test_unreliable_client_passes_fit_and_evaluate_through_when_it_does_not_fail():
+    client = UnreliableClient(StubClient(3), failure_rate=0.0)
+    parameters = [np.ones(2)]
+
+    assert client.fit(parameters, {"server_round": 1}) == (parameters, 5, {"train_loss": 0.0})
+    assert client.evaluate(parameters, {}) == (0.5, 5, {"accuracy": 1.0})
+    assert (client.cid, client.train_data, client.test_data) == (3, [0] * 5, None)
+
+
+def test_unreliable_client_names_itself_when_it_drops_out_and_still_evaluates():
+    client = UnreliableClient(StubClient(3), failure_rate=1.0)
+
+    with pytest.raises(ClientDropout, match="client 3 dropped out"):
+        client.fit([np.ones(2)], {"server_round": 1})
+    assert client.evaluate([np.ones(2)], {}) == (0.5, 5, {"accuracy": 1.0})  # only training is unreliable
+
+
+def test_make_unreliable_records_failures_and_the_run_finishes(client_fn, initial_parameters):
+    strategy = FedAvg(min_fit_clients=1, fraction_evaluate=0.0, accept_failures=True)
+    unreliable_fn = make_unreliable(client_fn, failure_rate=0.3, seed=1)
+
+    _, history = run_simulation(unreliable_fn, NUM_CLIENTS, 5, strategy, initial_parameters, progress=False)
+
+    expected = {r: [cid for cid in range(NUM_CLIENTS) if fails(UnreliableClient(StubClient(cid), 0.3, seed=1), r)]
+                for r in range(1, 6)}
+    assert {r: [cid for cid, _ in failed] for r, failed in history.failures.items()} == {
+        r: cids for r, cids in expected.items() if cids
+    }
+    assert history.failures  # some client failed in some round, and the run went on
+    assert all(message.startswith("ClientDropout: client") for failed in history.failures.values()
+               for _, message in failed)
+    assert [r for r, _ in history.metrics_distributed_fit["train_loss"]] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("failure_rate", [-0.1, 1.1, float("nan")])
+def test_unreliable_client_and_make_unreliable_reject_failure_rate_outside_unit_interval(failure_rate):
+    with pytest.raises(ValueError, match="failure_rate"):
+        UnreliableClient(StubClient(0), failure_rate)
+    with pytest.raises(ValueError, match="failure_rate"):
+        make_unreliable(StubClient, failure_rate)
+
+
+# --- client_speeds ---------------------------------------------------------------------------
+
+
+def test_client_speeds_have_one_positive_speed_per_client_and_are_seeded():
+    speeds = client_speeds(5, median=50.0, seed=3)
+
+    assert speeds.shape == (5,)
+    assert np.all(speeds > 0)
+    assert np.array_equal(speeds, client_speeds(5, median=50.0, seed=3))
+    assert not np.array_equal(speeds, client_speeds(5, median=50.0, seed=4))
+
+
+def test_client_speeds_with_zero_spread_are_all_the_median():
+    assert client_speeds(4, median=20.0, spread=0.0).tolist() == [20.0] * 4
+
+
+def test_client_speeds_are_spread_around_the_median():
+    speeds = client_speeds(1001, median=100.0, spread=1.0, seed=0)
+
+    assert 90 < np.median(speeds) < 110
+    assert speeds.min() < 10 and speeds.max() > 1000  # spread 1: an order of magnitude either way
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [({"num_clients": 0}, "num_clients"), ({"median": 0.0}, "median"),
+                                                  ({"spread": -1.0}, "spread")])
+def test_client_speeds_reject_bad_inputs(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        client_speeds(**{"num_clients": 3, **kwargs})
+
+
+# --- TimedClient -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(feature_data, logistic_fn):
+    return Client(2, logistic_fn, train_data=feature_data, seed=0)  # 40 examples: 3 steps of 16 per epoch
+
+
+@pytest.mark.parametrize(
+    ("config", "steps"),
+    [
+        ({}, 3),  # default batch_size 16, one epoch
+        ({"local_epochs": 2}, 6),
+        ({"local_steps": 5}, 5),
+        ({"batch_size": 8}, 5),
+    ],
+)
+def test_timed_client_reports_compute_time_of_steps_times_batch_size_over_speed(client, initial_parameters,
+                                                                                config, steps):
+    batch_size = config.get("batch_size", 16)
+
+    _, num_examples, metrics = TimedClient(client, speed=8.0).fit(initial_parameters, {"server_round": 1, **config})
+
+    assert num_examples == 40
+    assert metrics["steps"] == steps
+    assert metrics["compute_time"] == steps * batch_size / 8.0
+    assert "train_loss" in metrics
+
+
+@pytest.mark.parametrize(("deadline", "steps"), [(4.0, 2), (2.5, 1), (0.1, 1), (100.0, 3)])
+def test_timed_client_with_partial_work_does_only_the_steps_that_fit(client, initial_parameters, deadline, steps):
+    # At 8 examples per second a step of 16 examples takes 2 s; at least one step, at most the planned 3.
+    config = {"server_round": 1, "deadline": deadline, "partial_work": True}
+
+    parameters, _, metrics = TimedClient(client, speed=8.0).fit(initial_parameters, config)
+
+    assert metrics["steps"] == steps
+    assert metrics["compute_time"] == 2.0 * steps
+    expected, _, _ = client.fit(initial_parameters, {"server_round": 1, "local_steps": steps})
+    for a, b in zip(parameters, expected):
+        assert np.array_equal(a, b)
+
+
+def test_timed_client_without_partial_work_ignores_the_deadline(client, initial_parameters):
+    config = {"server_round": 1, "deadline": 1.0, "partial_work": False}
+
+    _, _, metrics = TimedClient(client, speed=8.0).fit(initial_parameters, config)
+
+    assert metrics["steps"] == 3
+    assert metrics["compute_time"] == 6.0
+
+
+def test_timed_client_passes_evaluate_through():
+    assert TimedClient(StubClient(1), speed=1.0).evaluate([np.ones(1)], {}) == (0.5, 5, {"accuracy": 1.0})
+
+
+def test_make_timed_gives_client_cid_the_speed_at_index_cid():
+    timed_fn = make_timed(StubClient, np.array([1.0, 2.5, 4.0]))
+
+    assert [(timed_fn(cid).cid, timed_fn(cid).speed) for cid in range(3)] == [(0, 1.0), (1, 2.5), (2, 4.0)]
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, float("nan")])
+def test_timed_client_rejects_speed_that_is_not_positive(speed):
+    with pytest.raises(ValueError, match="speed"):
+        TimedClient(StubClient(0), speed)
+
+
+# --- stragglers in a run ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "round_time", "clients_used"), [("wait", 12.0, 4.0), ("drop", 5.0, 3.0),
+                                                                     ("partial", 4.0, 4.0)])
+def test_deadline_policies_with_one_slow_client(client_fn, initial_parameters, policy, round_time, clients_used):
+    # Each client trains on 8 examples; 3 epochs of batches of 4 are 6 steps. Client 0 (speed 2) needs 12 s,
+    # the others 0.24 s; with a 5 s deadline client 0 is dropped or does the 2 steps that fit (4 s).
+    speeds = np.array([2.0, 100.0, 100.0, 100.0])
+    strategy = DeadlineFedAvg(deadline=5.0, policy=policy, fraction_evaluate=0.0,
+                              on_fit_config_fn=lambda server_round: {"batch_size": 4, "local_epochs": 3})
+
+    _, history = run_simulation(make_timed(client_fn, speeds), NUM_CLIENTS, 2, strategy, initial_parameters,
+                                progress=False)
+
+    assert history.series("round_time", kind="fit") == ([1, 2], [round_time, round_time])
+    assert history.series("clients_used", kind="fit") == ([1, 2], [clients_used, clients_used])
