@@ -483,3 +483,541 @@ def check_dropout_tolerance(answer: Any, num_clients: int, threshold: int) -> Ve
         elif answer[0] == threshold - 1:
             explanation += f" ({threshold - 1} = threshold - 1 is the most shares that reveal nothing.)"
     return check_value(answer, expected, explanation)
+
+
+# Notebook 04 · Heterogeneous data ---------------------------------------------------------------
+
+
+def _largest_class_share(counts: np.ndarray) -> float:
+    """Reference: the mean over clients of the share of a client's examples in its most common class."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return float((counts.max(axis=1) / counts.sum(axis=1)).mean())
+
+
+def check_largest_class_share(fn: Callable[[np.ndarray], float]) -> Verdict:
+    """``fn(counts)``: from a clients x classes count matrix, the mean over clients of the largest class share.
+
+    1/num_classes for perfectly balanced clients, 1.0 when every client holds a single class.
+    """
+    return check_function(
+        fn,
+        _largest_class_share,
+        _random_label_distribution,
+        hints=[
+            (lambda counts: counts.max(axis=1) / counts.sum(axis=1),
+             "that is one share per client; return their mean, a single number."),
+            (lambda counts: counts.max(axis=1).mean(),
+             "that is the mean count of the most common class; divide each client's count by its own number "
+             "of examples first."),
+            (lambda counts: counts.max(axis=1).sum() / counts.sum(),
+             "that weights clients by their size, so big clients count more; take each client's share first, "
+             "then the plain mean over clients."),
+            (lambda counts: (counts.max(axis=0) / counts.sum(axis=0)).mean(),
+             "that works along the classes (axis=0); each client is a row, so take the max and the sum along axis=1."),
+        ],
+    )
+
+
+def check_slowest_alpha(answer: Any, alphas: Sequence[float]) -> Verdict:
+    """``answer``: the Dirichlet concentration among ``alphas`` that should slow FedAvg down the most."""
+    alphas = sorted(float(a) for a in alphas)
+    explanation = (
+        f"alpha is the concentration of the Dirichlet draw that shares each class among the clients. A large alpha "
+        f"(here {alphas[-1]:g}) gives every client almost the same share of every class: nearly IID. A small alpha "
+        f"puts most of each class on one or two clients, so every client sees few labels and the clients' updates "
+        f"pull in different directions. The smallest alpha, {alphas[0]:g}, is the most skewed."
+    )
+    return check_value(answer, alphas[0], explanation)
+
+
+def _proximal_term(parameters: list[np.ndarray], global_parameters: list[np.ndarray], mu: float) -> float:
+    """Reference: FedProx's penalty mu / 2 * ||w - w_global||^2, all layers taken together."""
+    return float(mu / 2 * _squared_distance(parameters, global_parameters))
+
+
+def _squared_distance(parameters: list[np.ndarray], global_parameters: list[np.ndarray]) -> float:
+    return float(sum(np.sum((np.asarray(w, np.float64) - np.asarray(g, np.float64)) ** 2)
+                     for w, g in zip(parameters, global_parameters)))
+
+
+def _random_parameters_pair(rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """A client's parameters, the global ones (same shapes), and a mu whose half is not 1."""
+    (parameters, _), (global_parameters, _) = _random_client_results(rng)[:2]
+    return parameters, global_parameters, float(rng.choice([0.01, 0.1, 0.5, 3.0]))
+
+
+def check_proximal_term(fn: Callable[[list[np.ndarray], list[np.ndarray], float], float]) -> Verdict:
+    """``fn(parameters, global_parameters, mu)``: FedProx's proximal term ``mu / 2 * ||w - w_global||^2``."""
+    def layer_norms(w, g):
+        return sum(float(np.linalg.norm(np.asarray(a, np.float64) - b)) for a, b in zip(w, g))
+
+    return check_function(
+        fn,
+        _proximal_term,
+        _random_parameters_pair,
+        hints=[
+            (lambda w, g, mu: mu * _squared_distance(w, g), "you left out the 1/2: the term is mu / 2 times the squared distance."),
+            (lambda w, g, mu: _squared_distance(w, g) / 2, "multiply by mu: it sets how hard the term pulls."),
+            (lambda w, g, mu: mu / 2 * np.sqrt(_squared_distance(w, g)),
+             "that is mu / 2 times the distance; the term uses the SQUARED distance (no square root)."),
+            (lambda w, g, mu: mu / 2 * layer_norms(w, g),
+             "you added up one norm per layer; square the differences and add them all up, with no square root."),
+        ],
+    )
+
+
+# Notebook 05 · Client selection, failures and stragglers ----------------------------------------
+
+
+def _matching_hints(fn: Callable[..., Any], hints: Sequence[Hint], make_inputs: Callable[[np.random.Generator], tuple],
+                    trials: int, seed: int = 0) -> list[Hint]:
+    """The hints whose wrong function gives the same answers as ``fn`` on all ``trials`` inputs.
+
+    When answers take few values (booleans, small counts), a wrong function can agree with the
+    learner's on the one failing input by chance; agreeing on every input identifies the mistake.
+    A wrong hint misleads more than none, so a function that matches no hint gets none.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = [make_inputs(rng) for _ in range(trials)]
+
+    def agrees(wrong_fn: Callable[..., Any]) -> bool:
+        try:
+            return all(difference(fn(*copy.deepcopy(a)), wrong_fn(*copy.deepcopy(a))) is None for a in inputs)
+        except Exception:  # the learner's function raised: check_function reports it
+            return False
+
+    return [hint for hint in hints if agrees(hint[0])]
+
+
+def _check_with_hints(
+    fn: Callable[..., Any], reference_fn: Callable[..., Any], make_inputs: Callable[[np.random.Generator], tuple],
+    trials: int, hints: Sequence[Hint],
+) -> Verdict:
+    """``check_function`` on ``trials`` inputs, giving only the hints that describe ``fn``'s mistake."""
+    return check_function(fn, reference_fn, make_inputs, trials=trials,
+                          hints=_matching_hints(fn, hints, make_inputs, trials))
+
+
+def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_clients: int) -> float:
+    """Reference: the chance that at least ``min_fit_clients`` of ``num_sampled`` clients succeed,
+    each failing independently with probability ``failure_rate`` (a binomial tail)."""
+    from math import comb
+
+    success = 1.0 - failure_rate
+    return float(sum(comb(num_sampled, k) * success**k * failure_rate ** (num_sampled - k)
+                     for k in range(min_fit_clients, num_sampled + 1)))
+
+
+def _random_unreliable_round(rng: np.random.Generator) -> tuple[int, float, int]:
+    """A number of sampled clients (1 to 30), a failure rate and a minimum of successes."""
+    num_sampled = int(rng.integers(1, 31))
+    failure_rate = float(rng.choice([0.05, 0.1, 0.2, 0.3, 0.5, 0.7]))
+    return num_sampled, failure_rate, int(rng.integers(1, num_sampled + 1))
+
+
+def _binomial_sum(n: int, p_success: float, ks: range) -> float:
+    """The chance that the number of successes out of ``n`` tries (each ``p_success``) is in ``ks``."""
+    from math import comb
+
+    return float(sum(comb(n, k) * p_success**k * (1 - p_success) ** (n - k) for k in ks))
+
+
+def check_round_success_probability(fn: Callable[[int, float, int], float]) -> Verdict:
+    """``fn(num_sampled, failure_rate, min_fit_clients)``: the chance that a round has enough successes."""
+    return _check_with_hints(
+        fn,
+        _round_success_probability,
+        _random_unreliable_round,
+        trials=20,
+        hints=[
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(m, m + 1)),
+             "that is the chance that exactly min_fit_clients succeed; add up the chances of k successes "
+             "for every k from min_fit_clients to num_sampled."),
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(m + 1, n + 1)),
+             "exactly min_fit_clients successes are enough: start the sum at k = min_fit_clients."),
+            (lambda n, p, m: _binomial_sum(n, p, range(m, n + 1)),
+             "each client SUCCEEDS with probability 1 - failure_rate: k successes have probability "
+             "comb(n, k) * (1 - failure_rate)**k * failure_rate**(n - k)."),
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(0, m)),
+             "that is the chance that the round FAILS (fewer than min_fit_clients successes); the question "
+             "asks for the chance that it goes on: 1 minus that."),
+            (lambda n, p, m: float(n * (1 - p) >= m),
+             "that compares the expected number of successes with the minimum; the question asks for a "
+             "probability: the sum over k >= min_fit_clients of the chance of exactly k successes."),
+        ],
+    )
+
+
+DEADLINE_POLICIES = ("wait", "drop", "partial")
+
+
+def _round_times(speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float) -> tuple[float, float, float]:
+    """Reference: simulated seconds of one ``DeadlineFedAvg`` round of ``faults.TimedClient`` clients,
+    under the policies ``"wait"``, ``"drop"`` and ``"partial"``, in that order.
+
+    Client ``i`` needs ``steps * batch_size / speeds[i]`` seconds. ``"wait"``: the slowest client's time.
+    ``"drop"``: ``deadline`` if any client is late, else the slowest time. ``"partial"``: each client does
+    the whole steps that fit before the deadline (at least one), and the slowest of those times.
+    """
+    return _round_times_with(speeds, local_steps, batch_size, deadline)
+
+
+def _round_times_with(speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float,
+                      **mistake: Any) -> tuple[float, float, float]:
+    """``_round_times``, or (for the hints) with one of ``_round_time_with``'s typical mistakes."""
+    return tuple(_round_time_with(speeds, local_steps, batch_size, deadline, policy, **mistake)
+                 for policy in DEADLINE_POLICIES)
+
+
+def _round_time_with(
+    speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float, policy: str, *,
+    reduce: Callable[[np.ndarray], float] = np.max, per_batch: bool = True, drop: str = "deadline",
+    partial: str = "whole",
+) -> float:
+    """One round's simulated seconds under ``policy`` (see ``_round_times``).
+
+    The keyword arguments make the typical mistakes, for the hints: ``reduce=np.mean``,
+    ``per_batch=False`` (time = steps / speed), ``drop`` in "on_time" / "wait", ``partial`` in
+    "wait" / "fractional" / "zero" (no minimum of one step).
+    """
+    speeds = np.asarray(speeds, dtype=np.float64)
+    steps = np.full(speeds.shape, float(local_steps))
+    if policy == "partial" and partial in ("whole", "zero"):
+        steps = np.minimum(steps, (deadline * speeds) // batch_size)
+        steps = np.maximum(1.0, steps) if partial == "whole" else steps
+    times = steps * (batch_size if per_batch else 1) / speeds
+    if policy == "partial" and partial == "fractional":
+        times = np.minimum(times, deadline)
+    if policy == "drop" and np.any(times > deadline):
+        if drop == "deadline":
+            return float(deadline)
+        if drop == "on_time":
+            times = times[times <= deadline]
+            return float(reduce(times)) if times.size else 0.0
+    return float(reduce(times))
+
+
+def _random_round(rng: np.random.Generator) -> tuple[np.ndarray, int, int, float]:
+    """2 to 6 log-normal client speeds (examples per second), local steps, a batch size and a deadline."""
+    speeds = np.round(100.0 * np.exp(rng.standard_normal(int(rng.integers(2, 7)))), 1).clip(min=1.0)
+    local_steps, batch_size = int(rng.integers(1, 9)), int(rng.choice([8, 16, 32]))
+    deadline = float(rng.choice([0.5, 1.0, 2.0, 4.0]))
+    return speeds, local_steps, batch_size, deadline
+
+
+def check_round_times(fn: Callable[[np.ndarray, int, int, float], tuple[float, float, float]]) -> Verdict:
+    """``fn(speeds, local_steps, batch_size, deadline)``: simulated seconds of one round of DeadlineFedAvg
+    under the policies ``("wait", "drop", "partial")``, as a tuple in that order."""
+    return _check_with_hints(
+        fn,
+        _round_times,
+        _random_round,
+        trials=20,
+        hints=[
+            (lambda *args: _round_times_with(*args, reduce=np.mean),
+             "a round lasts until its last client reports: take the max of the clients' times, not the mean."),
+            (lambda *args: _round_times_with(*args, per_batch=False),
+             "speed is in examples per second and one step processes batch_size examples: "
+             "a client needs local_steps * batch_size / speed seconds."),
+            (lambda *args: _round_times_with(*args, drop="on_time"),
+             "under 'drop' the server only knows a client is late when the deadline passes: if anyone is late, "
+             "the round lasts exactly `deadline`."),
+            (lambda *args: _round_times_with(*args, drop="wait"),
+             "under 'drop' the server stops waiting at the deadline: if anyone is late, the round lasts `deadline`."),
+            (lambda *args: _round_times_with(*args, partial="wait"),
+             "under 'partial' each client does only the steps that fit before the deadline: "
+             "min(local_steps, (deadline * speed) // batch_size), but at least 1."),
+            (lambda *args: _round_times_with(*args, partial="fractional"),
+             "under 'partial' clients do whole mini-batch steps: (deadline * speed) // batch_size of them "
+             "(at most local_steps, at least 1), each taking batch_size / speed seconds."),
+            (lambda *args: _round_times_with(*args, partial="zero"),
+             "a partial client always does at least one step, even if that step alone takes longer than "
+             "the deadline: max(1, ...)."),
+        ],
+    )
+
+
+def _round_continues(num_sampled: int, num_failed: int, min_fit_clients: int, accept_failures: bool) -> bool:
+    """Reference: whether ``FedAvg.aggregate_fit`` accepts such a round, asked of ``FedAvg`` itself."""
+    from course_utils.strategy import FedAvg, RoundFailedError
+
+    strategy = FedAvg(min_fit_clients=min_fit_clients, accept_failures=accept_failures)
+    results = [(cid, [np.zeros(1)], 1, {}) for cid in range(num_sampled - num_failed)]
+    failures = [(cid, RuntimeError("simulated")) for cid in range(num_sampled - num_failed, num_sampled)]
+    try:
+        strategy.aggregate_fit(1, results, failures)
+    except RoundFailedError:
+        return False
+    return True
+
+
+def _random_failed_round(rng: np.random.Generator) -> tuple[int, int, int, bool]:
+    """A round's sample size, failures (none in about a quarter of rounds), minimum and accept_failures.
+
+    The minimum often equals the number of successes, where ``>`` and ``>=`` differ.
+    """
+    num_sampled = int(rng.integers(2, 21))
+    num_failed = 0 if rng.random() < 0.25 else int(rng.integers(1, num_sampled + 1))
+    succeeded = num_sampled - num_failed
+    choice = rng.random()
+    if choice < 0.4 and succeeded >= 1:
+        min_fit_clients = succeeded
+    elif choice < 0.6:
+        min_fit_clients = min(num_sampled, succeeded + 1)
+    else:
+        min_fit_clients = int(rng.integers(1, num_sampled + 1))
+    return num_sampled, num_failed, min_fit_clients, bool(rng.random() < 0.6)
+
+
+def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
+    """``fn(num_sampled, num_failed, min_fit_clients, accept_failures)``: does FedAvg go on with the round?"""
+    return _check_with_hints(
+        fn,
+        _round_continues,
+        _random_failed_round,
+        trials=40,
+        hints=[
+            (lambda n, f, m, accept: n - f >= m,
+             "with accept_failures=False a single failure stops the run, however many clients succeeded."),
+            (lambda n, f, m, accept: (accept or f == 0) and n - f > m,
+             "exactly min_fit_clients successes are enough: compare with >=, not >."),
+            (lambda n, f, m, accept: (accept or f == 0) and f <= m,
+             "min_fit_clients is the least number of clients that must SUCCEED (num_sampled - num_failed), "
+             "not the most that may fail."),
+            (lambda n, f, m, accept: accept or f == 0,
+             "even with accept_failures=True a round needs at least min_fit_clients successes."),
+        ],
+    )
+
+
+# Notebook 06 · Aggregation and communication ----------------------------------------------------
+
+
+def _lower_median(results: ClientResults) -> list[np.ndarray]:
+    """The middle value when it exists, else the lower of the two middle ones (not the median for even counts)."""
+    return [np.sort(layer, axis=0)[(len(results) - 1) // 2] for layer in _layers(results)]
+
+
+def _upper_median(results: ClientResults) -> list[np.ndarray]:
+    return [np.sort(layer, axis=0)[len(results) // 2] for layer in _layers(results)]
+
+
+def check_coordinate_median(fn: Callable[[ClientResults], list[np.ndarray]]) -> Verdict:
+    """``fn(results)``: the coordinate-wise median of the clients' parameters, ignoring ``num_examples``."""
+    from course_utils.aggregate import fedavg, median
+
+    even_count = ("with an even number of clients the median is the mean of the two middle values "
+                  "(np.median does that for you).")
+    return check_function(
+        fn,
+        median,
+        lambda rng: (_random_client_results(rng),),
+        hints=[
+            (_unweighted_mean, "that is the mean of each coordinate; take the median over the clients "
+                               "(np.median of the stacked arrays along axis 0)."),
+            (fedavg, "that is FedAvg's weighted mean; the median takes the middle value of each coordinate "
+                     "and ignores num_examples."),
+            (_lower_median, even_count),
+            (_upper_median, even_count),
+        ],
+    )
+
+
+def _quantized_bytes(shapes: list[tuple[int, ...]], bits: int) -> int:
+    """Reference: the bytes ``compression.quantize`` sends for arrays of ``shapes`` at ``bits`` bits."""
+    from course_utils.compression import quantize
+
+    return quantize([np.zeros(shape) for shape in shapes], bits)[1]
+
+
+def _random_shapes_and_bits(rng: np.random.Generator) -> tuple[list[tuple[int, ...]], int]:
+    """2 to 6 arrays shaped like a small model's layers (odd sizes included), and a bit width."""
+    shapes = []
+    for _ in range(int(rng.integers(2, 7))):
+        ndim = int(rng.integers(1, 5))
+        shapes.append(tuple(int(d) for d in rng.integers(1, 12, size=ndim)))
+    return shapes, int(rng.choice([1, 2, 4, 8, 16]))
+
+
+def _sizes(shapes: list[tuple[int, ...]]) -> list[int]:
+    return [int(np.prod(shape)) for shape in shapes]
+
+
+def check_quantized_bytes(fn: Callable[[list[tuple[int, ...]], int], int]) -> Verdict:
+    """``fn(shapes, bits)``: bytes of one update quantized to ``bits`` bits, as ``compression.quantize`` counts them."""
+    import math
+
+    return check_function(
+        fn,
+        _quantized_bytes,
+        _random_shapes_and_bits,
+        trials=20,
+        hints=[
+            (lambda shapes, bits: sum(math.ceil(n * bits / 8) for n in _sizes(shapes)),
+             "you counted the codes only; every array also sends two float32 numbers (its minimum and its "
+             "step), 8 more bytes per array."),
+            (lambda shapes, bits: sum(n * bits for n in _sizes(shapes)) + 8 * len(shapes),
+             "you counted the codes in bits; a byte holds 8 bits."),
+            (lambda shapes, bits: 4 * sum(_sizes(shapes)),
+             "that is the uncompressed size (4 bytes per float32 number); each number now takes bits / 8 bytes."),
+            (lambda shapes, bits: sum(n * bits / 8 for n in _sizes(shapes)) + 8 * len(shapes),
+             "an array's codes fill whole bytes: round each array's bits / 8 * size up with math.ceil."),
+        ],
+    )
+
+
+def _top_k_vector(vector: np.ndarray, k: int) -> np.ndarray:
+    """Reference: ``vector`` with all but its ``k`` largest-magnitude entries set to zero."""
+    kept = np.argsort(np.abs(vector))[len(vector) - k :]
+    out = np.zeros_like(vector)
+    out[kept] = vector[kept]
+    return out
+
+
+def _keep(vector: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(vector)
+    out[indices] = vector[indices]
+    return out
+
+
+def _random_vector_and_k(rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    size = int(rng.integers(4, 30))
+    return rng.normal(size=size), int(rng.integers(1, size))
+
+
+def check_top_k_vector(fn: Callable[[np.ndarray, int], np.ndarray]) -> Verdict:
+    """``fn(vector, k)``: keep the ``k`` entries of largest magnitude, zeros elsewhere, same shape."""
+    dense = "return a vector of the same length as the input, with zeros where nothing is kept: what the server rebuilds."
+    return check_function(
+        fn,
+        _top_k_vector,
+        _random_vector_and_k,
+        hints=[
+            (lambda v, k: _keep(v, np.argsort(v)[len(v) - k :]),
+             "you kept the k largest values; keep the k largest magnitudes (np.abs): a large negative change "
+             "matters as much as a large positive one."),
+            (lambda v, k: _keep(v, np.argsort(np.abs(v))[:k]),
+             "you kept the k smallest magnitudes; np.argsort sorts in ascending order, so take the last k."),
+            (lambda v, k: v[np.argsort(np.abs(v))[len(v) - k :]], dense),
+            (lambda v, k: v[np.sort(np.argsort(np.abs(v))[len(v) - k :])], dense),
+            (lambda v, k: v[np.argsort(np.abs(v))[::-1][:k]], dense),
+        ],
+    )
+
+
+# Notebook 08 · Differential privacy -------------------------------------------------------------
+
+
+def _dp_clipped(update: list[np.ndarray], clip_norm: float) -> list[np.ndarray]:
+    """Reference: ``update`` scaled down to global L2 norm at most ``clip_norm`` (see ``privacy.clip_update``)."""
+    from course_utils.privacy import clip_update
+
+    return clip_update(update, clip_norm)[0]
+
+
+def _dp_global_norm(update: list[np.ndarray]) -> float:
+    return float(np.sqrt(sum(np.sum(np.square(a)) for a in update)))
+
+
+def _dp_clip_and_norm(update: list[np.ndarray], clip_norm: float) -> tuple[list[np.ndarray], float]:
+    """What ``privacy.clip_update`` returns, (clipped update, original norm): a known wrong answer to the exercise."""
+    from course_utils.privacy import clip_update
+
+    return clip_update(update, clip_norm)
+
+
+def _dp_random_update_and_clip_norm(rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """An update of 2 or 3 float64 arrays (a weight matrix, a bias, ...) and a bound from 0.3 to 3 times its norm."""
+    shapes = [(int(rng.integers(2, 5)), int(rng.integers(2, 6))), (int(rng.integers(2, 5)),)]
+    shapes += [(int(rng.integers(2, 4)),)] * int(rng.integers(0, 2))
+    update = [rng.normal(scale=float(rng.uniform(0.01, 2.0)), size=shape) for shape in shapes]
+    return update, float(_dp_global_norm(update) * rng.choice([0.3, 0.6, 0.9, 1.5, 3.0]))
+
+
+def check_clip_update(fn: Callable[[list[np.ndarray], float], list[np.ndarray]]) -> Verdict:
+    """``fn(update, clip_norm)``: the update (a list of arrays) scaled down to global L2 norm at most ``clip_norm``."""
+    return check_function(
+        fn,
+        _dp_clipped,
+        _dp_random_update_and_clip_norm,
+        trials=20,
+        hints=[
+            (lambda update, c: [a * min(1.0, c / np.linalg.norm(a)) for a in update],
+             "you clipped each array to clip_norm on its own. The bound is on the norm of the whole update, all "
+             "arrays taken together: sqrt of the sum of the squares of every entry of every array. Then scale every "
+             "array by the same factor."),
+            (lambda update, c: [a * c / _dp_global_norm(update) for a in update],
+             "you scaled every update to norm exactly clip_norm, also the small ones. An update already within the "
+             "bound must stay as it is: scale by min(1, clip_norm / norm)."),
+            (lambda update, c: [a * max(1.0, c / _dp_global_norm(update)) for a in update],
+             "you took max(1, clip_norm / norm): that enlarges small updates and leaves large ones unclipped. "
+             "Use min."),
+            (lambda update, c: [a / _dp_global_norm(update) for a in update],
+             "you divided by the norm, which gives every update norm 1; multiply by min(1, clip_norm / norm) instead."),
+            (lambda update, c: _dp_clip_and_norm(update, c),
+             "return the clipped arrays only (a list of arrays), not the norm as well."),
+        ],
+    )
+
+
+def _dp_laplace_scale(sensitivity: float, epsilon: float) -> float:
+    """Reference: the Laplace scale ``b = sensitivity / epsilon`` that makes a query epsilon-DP."""
+    return sensitivity / epsilon
+
+
+def _dp_random_sensitivity_and_epsilon(rng: np.random.Generator) -> tuple[float, float]:
+    return float(rng.choice([1.0, 2.0, 10.0, 30.0, 100.0]) * rng.uniform(0.5, 2.0)), float(rng.uniform(0.05, 5.0))
+
+
+def check_laplace_scale(fn: Callable[[float, float], float]) -> Verdict:
+    """``fn(sensitivity, epsilon)``: the scale of the Laplace noise that makes a query epsilon-DP."""
+    return check_function(
+        fn,
+        _dp_laplace_scale,
+        _dp_random_sensitivity_and_epsilon,
+        hints=[
+            (lambda s, e: 1.0 / e,
+             "1 / epsilon is the scale for a count, whose sensitivity is 1; a sum can move by up to its sensitivity "
+             "when one person joins or leaves, so the noise must grow with it: sensitivity / epsilon."),
+            (lambda s, e: e / s, "you divided the wrong way round: more privacy (smaller epsilon) needs MORE noise."),
+            (lambda s, e: s * e, "more privacy (smaller epsilon) needs MORE noise: divide by epsilon."),
+            (lambda s, e: np.sqrt(2) * s / e,
+             "that is the noise's standard deviation, sqrt(2) times the scale; the question asks for the scale b."),
+        ],
+    )
+
+
+DpSetting = dict[str, float]  # {"noise_multiplier": z, "sampling_rate": q, "num_rounds": T}
+
+
+def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSetting, delta: float = 1e-5) -> Verdict:
+    """``answer``: ``"A"`` or ``"B"``, the DP-FedAvg setting whose accountant gives the smaller epsilon at ``delta``.
+
+    Each setting is ``{"noise_multiplier", "sampling_rate", "num_rounds"}``; epsilons come from
+    ``privacy.dp_fedavg_epsilon``.
+    """
+    from course_utils.privacy import dp_fedavg_epsilon
+
+    def epsilon(setting: DpSetting) -> float:
+        return dp_fedavg_epsilon(setting["noise_multiplier"], setting["sampling_rate"], int(setting["num_rounds"]), delta)
+
+    eps_a, eps_b = epsilon(setting_a), epsilon(setting_b)
+    expected = "A" if eps_a < eps_b else "B"
+
+    def describe(name: str, setting: DpSetting, eps: float) -> str:
+        return (f"{name}: z = {setting['noise_multiplier']}, q = {setting['sampling_rate']}, "
+                f"{int(setting['num_rounds'])} rounds -> epsilon = {eps:.2f}")
+
+    explanation = (
+        f"The accountant says {describe('A', setting_a, eps_a)}; {describe('B', setting_b, eps_b)} (delta = {delta:g}). "
+        "More noise and fewer rounds both lower epsilon; so does a smaller sampling rate q, because a client left "
+        "out of a round is fully hidden in it (amplification by sampling): per round the privacy loss shrinks "
+        "roughly in proportion to q, while over T rounds it grows only about like sqrt(T)."
+    )
+    if isinstance(answer, str):
+        answer = answer.strip().upper()
+        if answer not in ("A", "B"):
+            explanation = "Answer with the string 'A' or 'B'. " + explanation
+    elif answer is not None and answer is not Ellipsis:
+        explanation = "Answer with the string 'A' or 'B'. " + explanation
+    return check_value(answer, expected, explanation)

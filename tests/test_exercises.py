@@ -684,3 +684,621 @@ def test_check_client_updates_says_not_answered():
     from course_utils.exercises import check_client_updates
 
     assert check_client_updates(_nb03_unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 04 · Heterogeneous data ---------------------------------------------------------------
+
+
+def test_check_largest_class_share_accepts_the_right_answer():
+    from course_utils.exercises import check_largest_class_share
+
+    assert check_largest_class_share(lambda counts: float(np.mean(counts.max(axis=1) / counts.sum(axis=1))))
+    assert check_largest_class_share(lambda counts: np.mean([row.max() / row.sum() for row in counts]))
+
+
+def test_check_largest_class_share_reference_on_a_hand_computed_case():
+    from course_utils.exercises import _largest_class_share
+
+    # client 0: 3 of 4 in its top class; client 1: balanced over 2 classes -> mean of 0.75 and 0.5
+    assert _largest_class_share(np.array([[3, 1, 0], [0, 5, 5]])) == pytest.approx(0.625)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda counts: counts.max(axis=1) / counts.sum(axis=1), "one share per client"),
+        (lambda counts: counts.max(axis=1).mean(), "divide each client's count"),
+        (lambda counts: counts.max(axis=1).sum() / counts.sum(), "weights clients by their size"),
+        (lambda counts: (counts.max(axis=0) / counts.sum(axis=0)).mean(), "axis=1"),
+    ],
+)
+def test_check_largest_class_share_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_largest_class_share
+
+    verdict = check_largest_class_share(wrong)
+
+    assert not verdict
+    assert verdict.message.startswith("✗ Not yet") and hint in verdict.message
+
+
+def test_check_largest_class_share_says_not_answered_yet():
+    from course_utils.exercises import check_largest_class_share
+
+    def unanswered(counts):
+        raise NotImplementedError
+
+    assert check_largest_class_share(unanswered).message.startswith("Not answered yet")
+
+
+def test_check_slowest_alpha_wants_the_smallest_alpha_and_explains():
+    from course_utils.exercises import check_slowest_alpha
+
+    assert check_slowest_alpha(0.05, [50, 0.5, 0.05, 5])
+    verdict = check_slowest_alpha(50, [50, 0.5, 0.05, 5])
+    assert not verdict
+    assert "The smallest alpha, 0.05, is the most skewed." in verdict.message
+    assert check_slowest_alpha(None, [1, 0.1]).message.startswith("Not answered yet")
+
+
+def test_check_proximal_term_accepts_the_right_answer():
+    from course_utils.exercises import check_proximal_term
+
+    def proximal_term(parameters, global_parameters, mu):
+        return mu / 2 * sum(np.sum((w - g) ** 2) for w, g in zip(parameters, global_parameters))
+
+    assert check_proximal_term(proximal_term)
+
+
+def test_check_proximal_term_reference_on_a_hand_computed_case():
+    from course_utils.exercises import _proximal_term
+
+    # differences 3, 4 (one layer) and 12 (another): squared distance 9 + 16 + 144 = 169
+    assert _proximal_term([np.array([3.0, 4.0]), np.array([12.0])], [np.zeros(2), np.zeros(1)], 0.5) == pytest.approx(42.25)
+
+
+def _squared(w, g):
+    return sum(float(np.sum((np.asarray(a, np.float64) - b) ** 2)) for a, b in zip(w, g))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda w, g, mu: mu * _squared(w, g), "you left out the 1/2"),
+        (lambda w, g, mu: _squared(w, g) / 2, "multiply by mu"),
+        (lambda w, g, mu: mu / 2 * np.sqrt(_squared(w, g)), "SQUARED distance"),
+        (lambda w, g, mu: mu / 2 * sum(float(np.linalg.norm(a - b)) for a, b in zip(w, g)), "one norm per layer"),
+    ],
+)
+def test_check_proximal_term_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_proximal_term
+
+    verdict = check_proximal_term(wrong)
+
+    assert not verdict
+    assert verdict.message.startswith("✗ Not yet") and hint in verdict.message
+
+
+def test_check_proximal_term_says_not_answered_yet():
+    from course_utils.exercises import check_proximal_term
+
+    def unanswered(parameters, global_parameters, mu):
+        raise NotImplementedError
+
+    assert check_proximal_term(unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 05 · Client selection, failures and stragglers ----------------------------------------
+
+
+def test_check_round_success_probability_accepts_the_right_answer():
+    from math import comb
+
+    from course_utils.exercises import check_round_success_probability
+
+    def right(num_sampled, failure_rate, min_fit_clients):
+        fail = sum(comb(num_sampled, k) * (1 - failure_rate) ** k * failure_rate ** (num_sampled - k)
+                   for k in range(min_fit_clients))
+        return 1 - fail
+
+    assert check_round_success_probability(right)
+
+
+def test_round_success_probability_reference_matches_hand_computed_cases():
+    from course_utils.exercises import _round_success_probability
+
+    assert _round_success_probability(10, 0.5, 8) == pytest.approx(56 / 1024)  # 45 + 10 + 1 ways of 8+ successes
+    assert _round_success_probability(10, 0.5, 2) == pytest.approx(1 - 11 / 1024)
+    assert _round_success_probability(3, 0.0, 3) == 1.0
+    assert _round_success_probability(1, 0.2, 1) == pytest.approx(0.8)
+
+
+def test_round_success_probability_reference_agrees_with_simulated_dropouts():
+    from course_utils.exercises import _round_success_probability
+    from course_utils.faults import ClientDropout, make_unreliable
+
+    class Stub:
+        def __init__(self, cid):
+            self.cid, self.train_data, self.test_data = cid, [0], None
+
+        def fit(self, parameters, config):
+            return parameters, 1, {}
+
+    clients = make_unreliable(Stub, 0.5, seed=0)
+    rounds_ok = 0
+    for server_round in range(1, 2001):
+        succeeded = 0
+        for cid in range(10):
+            try:
+                clients(cid).fit([], {"server_round": server_round})
+                succeeded += 1
+            except ClientDropout:
+                pass
+        rounds_ok += succeeded >= 8
+
+    assert rounds_ok / 2000 == pytest.approx(_round_success_probability(10, 0.5, 8), abs=0.02)
+
+
+def _binomial(n, p_success, ks):
+    """The chance of a number of successes in ``ks`` out of ``n`` tries that each succeed with ``p_success``."""
+    from math import comb
+
+    return sum(comb(n, k) * p_success**k * (1 - p_success) ** (n - k) for k in ks)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda n, p, m: _binomial(n, 1 - p, [m]), "exactly min_fit_clients succeed"),
+        (lambda n, p, m: _binomial(n, 1 - p, range(m + 1, n + 1)), "start the sum at k = min_fit_clients"),
+        (lambda n, p, m: _binomial(n, p, range(m, n + 1)), "SUCCEEDS with probability 1 - failure_rate"),
+        (lambda n, p, m: _binomial(n, 1 - p, range(m)), "the round FAILS"),
+        (lambda n, p, m: float(n * (1 - p) >= m), "expected number of successes"),
+    ],
+)
+def test_check_round_success_probability_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_round_success_probability
+
+    verdict = check_round_success_probability(wrong)
+
+    assert not verdict
+    assert hint in verdict.message
+
+
+def test_check_round_success_probability_says_not_answered_yet():
+    from course_utils.exercises import check_round_success_probability
+
+    def unanswered(num_sampled, failure_rate, min_fit_clients):
+        raise NotImplementedError
+
+    assert check_round_success_probability(unanswered).message.startswith("Not answered yet")
+
+
+def _learner_round_times(speeds, local_steps, batch_size, deadline):
+    """A learner's right answer, written differently from the reference."""
+    full = [local_steps * batch_size / speed for speed in speeds]
+    partial = [max(1, min(local_steps, int(deadline * speed // batch_size))) * batch_size / speed for speed in speeds]
+    return max(full), deadline if max(full) > deadline else max(full), max(partial)
+
+
+def test_check_round_times_accepts_the_right_answer():
+    from course_utils.exercises import check_round_times
+
+    assert check_round_times(_learner_round_times)
+    assert check_round_times(lambda *args: list(_learner_round_times(*args)))  # a list will do
+
+
+def test_round_times_reference_matches_hand_computed_cases():
+    from course_utils.exercises import _round_times
+
+    speeds = np.array([100.0, 10.0])  # 4 steps of 16 examples: 0.64 s and 6.4 s
+    assert _round_times(speeds, 4, 16, 1.0) == pytest.approx((6.4, 1.0, 1.6))  # partial: the slow one does 1 step
+    assert _round_times(speeds, 4, 16, 10.0) == pytest.approx((6.4, 6.4, 6.4))  # nobody late
+    assert _round_times(np.array([100.0, 40.0]), 4, 16, 1.0)[2] == pytest.approx(0.8)  # 2 steps at 40/s
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
+    from course_utils.exercises import DEADLINE_POLICIES, _random_round, _round_times
+    from course_utils.faults import TimedClient
+    from course_utils.strategy import DeadlineFedAvg
+
+    class Stub:
+        def __init__(self, cid, size):
+            self.cid, self.train_data, self.test_data = cid, [0] * size, None
+
+        def fit(self, parameters, config):
+            return parameters, len(self.train_data), {}
+
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        speeds, local_steps, batch_size, deadline = _random_round(rng)
+        expected = _round_times(speeds, local_steps, batch_size, deadline)
+        for policy, expected_time in zip(DEADLINE_POLICIES, expected):
+            if policy == "drop" and np.all(local_steps * batch_size / speeds > deadline):
+                continue  # everyone late: the round fails, there is no round time to compare
+            strategy = DeadlineFedAvg(deadline=deadline, policy=policy, min_fit_clients=1)
+            _, config = strategy.configure_fit(1, len(speeds), rng)
+            config = {**config, "local_steps": local_steps, "batch_size": batch_size}
+            results = [(cid, *TimedClient(Stub(cid, 50), float(speed)).fit([np.zeros(1)], config))
+                       for cid, speed in enumerate(speeds)]
+            _, metrics = strategy.aggregate_fit(1, results, [], current=[np.zeros(1)])
+
+            assert metrics["round_time"] == pytest.approx(expected_time)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "hint"),
+    [
+        ({"reduce": np.mean}, "not the mean"),
+        ({"per_batch": False}, "one step processes batch_size examples"),
+        ({"drop": "on_time"}, "only knows a client is late when the deadline passes"),
+        ({"drop": "wait"}, "stops waiting at the deadline"),
+        ({"partial": "wait"}, "only the steps that fit before the deadline"),
+        ({"partial": "fractional"}, "whole mini-batch steps"),
+        ({"partial": "zero"}, "at least one step"),
+    ],
+)
+def test_check_round_times_rejects_typical_mistakes_with_a_hint(mistake, hint):
+    from course_utils.exercises import _round_times_with, check_round_times
+
+    verdict = check_round_times(lambda *args: _round_times_with(*args, **mistake))
+
+    assert not verdict
+    assert hint in verdict.message
+
+
+def test_check_round_times_says_not_answered_yet():
+    from course_utils.exercises import check_round_times
+
+    def unanswered(speeds, local_steps, batch_size, deadline):
+        raise NotImplementedError
+
+    assert check_round_times(unanswered).message.startswith("Not answered yet")
+
+
+def test_a_function_that_matches_no_typical_mistake_gets_no_hint():
+    from course_utils.exercises import check_round_continues
+
+    verdict = check_round_continues(lambda num_sampled, num_failed, min_fit_clients, accept_failures: True)
+
+    assert not verdict
+    assert "Hint" not in verdict.message
+
+
+def test_check_round_continues_accepts_the_right_answer():
+    from course_utils.exercises import check_round_continues
+
+    def right(num_sampled, num_failed, min_fit_clients, accept_failures):
+        if num_failed > 0 and not accept_failures:
+            return False
+        return num_sampled - num_failed >= min_fit_clients
+
+    assert check_round_continues(right)
+
+
+def test_round_continues_reference_matches_hand_computed_cases():
+    from course_utils.exercises import _round_continues
+
+    assert _round_continues(10, 2, 8, True)  # exactly the minimum succeeded
+    assert not _round_continues(10, 3, 8, True)
+    assert not _round_continues(10, 1, 2, False)  # one failure is one too many
+    assert _round_continues(10, 0, 2, False)
+    assert not _round_continues(10, 10, 1, True)  # nobody succeeded
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda n, f, m, accept: n - f >= m, "a single failure stops the run"),
+        (lambda n, f, m, accept: (accept or f == 0) and n - f > m, "compare with >="),
+        (lambda n, f, m, accept: (accept or f == 0) and f <= m, "must SUCCEED"),
+        (lambda n, f, m, accept: accept or f == 0, "even with accept_failures=True"),
+    ],
+)
+def test_check_round_continues_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_round_continues
+
+    verdict = check_round_continues(wrong)
+
+    assert not verdict
+    assert hint in verdict.message
+
+
+def test_check_round_continues_says_not_answered_yet():
+    from course_utils.exercises import check_round_continues
+
+    def unanswered(num_sampled, num_failed, min_fit_clients, accept_failures):
+        raise NotImplementedError
+
+    assert check_round_continues(unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 06 · Aggregation and communication ----------------------------------------------------
+
+
+def _np_median(results):
+    return [np.median(np.stack(layer), axis=0) for layer in _by_layer(results)]
+
+
+def test_check_coordinate_median_accepts_np_median_over_the_clients():
+    from course_utils.exercises import check_coordinate_median
+
+    verdict = check_coordinate_median(_np_median)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+def test_check_coordinate_median_reference_by_hand():
+    from course_utils.aggregate import median
+
+    three = median([([np.array([1.0, 5.0])], 1), ([np.array([2.0, -9.0])], 50), ([np.array([100.0, 4.0])], 2)])
+    four = median([([np.array([1.0])], 1), ([np.array([2.0])], 1), ([np.array([4.0])], 1), ([np.array([100.0])], 9)])
+
+    np.testing.assert_allclose(three[0], [2.0, 4.0])  # one outlier per coordinate does not move it
+    np.testing.assert_allclose(four[0], [3.0])  # even count: the mean of the two middle values
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda results: [np.mean(np.stack(layer), axis=0) for layer in _by_layer(results)], "mean of each coordinate"),
+        (_np_average, "FedAvg's weighted mean"),
+        (lambda results: [np.sort(np.stack(layer), axis=0)[len(results) // 2] for layer in _by_layer(results)],
+         "mean of the two middle values"),
+        (lambda results: [np.sort(np.stack(layer), axis=0)[(len(results) - 1) // 2] for layer in _by_layer(results)],
+         "mean of the two middle values"),
+    ],
+)
+def test_check_coordinate_median_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_coordinate_median
+
+    verdict = check_coordinate_median(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_coordinate_median_says_not_answered():
+    from course_utils.exercises import check_coordinate_median
+
+    assert check_coordinate_median(_unanswered).message.startswith("Not answered yet")
+
+
+def _quantized_bytes_by_hand(shapes, bits):
+    return sum(-(-int(np.prod(shape)) * bits // 8) + 8 for shape in shapes)
+
+
+def test_check_quantized_bytes_accepts_the_right_answer():
+    from course_utils.exercises import check_quantized_bytes
+
+    verdict = check_quantized_bytes(_quantized_bytes_by_hand)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+def test_quantized_bytes_of_the_digits_cnn_by_hand():
+    from course_utils.compression import quantize
+
+    shapes = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (10, 512), (10,)]  # 9,930 numbers in 6 arrays
+
+    assert quantize([np.zeros(s) for s in shapes], 8)[1] == 9930 + 6 * 8
+    assert quantize([np.zeros(s) for s in shapes], 4)[1] == 72 + 8 + 2304 + 16 + 2560 + 5 + 6 * 8
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda shapes, bits: sum(-(-int(np.prod(s)) * bits // 8) for s in shapes), "you counted the codes only"),
+        (lambda shapes, bits: sum(int(np.prod(s)) * bits + 8 for s in shapes), "in bits"),
+        (lambda shapes, bits: sum(4 * int(np.prod(s)) for s in shapes), "uncompressed size"),
+        (lambda shapes, bits: sum(np.prod(s) * bits / 8 + 8 for s in shapes), "math.ceil"),
+    ],
+)
+def test_check_quantized_bytes_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_quantized_bytes
+
+    verdict = check_quantized_bytes(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_quantized_bytes_says_not_answered():
+    from course_utils.exercises import check_quantized_bytes
+
+    assert check_quantized_bytes(_unanswered).message.startswith("Not answered yet")
+
+
+def _top_k_by_hand(vector, k):
+    out = np.zeros_like(vector)
+    for i in np.argsort(-np.abs(vector))[:k]:
+        out[i] = vector[i]
+    return out
+
+
+def test_check_top_k_vector_accepts_the_right_answer():
+    from course_utils.exercises import check_top_k_vector
+
+    verdict = check_top_k_vector(_top_k_by_hand)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+def test_top_k_vector_reference_by_hand():
+    from course_utils.exercises import _top_k_vector
+
+    np.testing.assert_array_equal(_top_k_vector(np.array([0.5, -3.0, 2.0, 0.1]), 2), [0.0, -3.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda v, k: np.where(np.isin(np.arange(len(v)), np.argsort(v)[len(v) - k:]), v, 0.0), "largest values"),
+        (lambda v, k: np.where(np.isin(np.arange(len(v)), np.argsort(np.abs(v))[:k]), v, 0.0), "smallest magnitudes"),
+        (lambda v, k: v[np.argsort(-np.abs(v))[:k]], "same length as the input"),
+        (lambda v, k: v[np.sort(np.argsort(np.abs(v))[len(v) - k:])], "same length as the input"),
+    ],
+)
+def test_check_top_k_vector_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_top_k_vector
+
+    verdict = check_top_k_vector(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_top_k_vector_says_not_answered():
+    from course_utils.exercises import check_top_k_vector
+
+    assert check_top_k_vector(_unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 08 · Differential privacy ---------------------------------------------------------------
+
+
+def _nb08_unanswered(*args):
+    raise NotImplementedError
+
+
+def _nb08_norm(update):
+    return float(np.sqrt(sum(np.sum(a**2) for a in update)))
+
+
+def test_check_clip_update_accepts_global_norm_clipping_written_another_way():
+    from course_utils.exercises import check_clip_update
+
+    def clip(update, clip_norm):
+        norm = np.linalg.norm(np.concatenate([a.ravel() for a in update]))
+        return [a if norm <= clip_norm else a * clip_norm / norm for a in update]
+
+    verdict = check_clip_update(clip)
+
+    assert verdict
+    assert verdict.message.startswith("✓ Correct")
+
+
+def test_clip_update_reference_by_hand():
+    from course_utils.exercises import _dp_clipped
+
+    big = _dp_clipped([np.array([3.0, 0.0]), np.array([4.0])], 1.0)  # norm 5: scaled by 1/5
+    small = _dp_clipped([np.array([0.3]), np.array([0.4])], 1.0)  # norm 0.5: unchanged
+
+    assert np.allclose(big[0], [0.6, 0.0]) and np.allclose(big[1], [0.8])
+    assert np.allclose(small[0], [0.3]) and np.allclose(small[1], [0.4])
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda update, c: [a * min(1.0, c / np.linalg.norm(a)) for a in update], "each array to clip_norm on its own"),
+        (lambda update, c: [a * c / _nb08_norm(update) for a in update], "also the small ones"),
+        (lambda update, c: [a * max(1.0, c / _nb08_norm(update)) for a in update], "Use min"),
+        (lambda update, c: [a / _nb08_norm(update) for a in update], "gives every update norm 1"),
+        (lambda update, c: (update, _nb08_norm(update)), None),
+    ],
+)
+def test_check_clip_update_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_clip_update
+
+    verdict = check_clip_update(wrong)
+
+    assert not verdict
+    if hint:
+        assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_clip_update_says_to_return_the_arrays_only():
+    from course_utils.exercises import check_clip_update
+    from course_utils.privacy import clip_update
+
+    verdict = check_clip_update(clip_update)  # returns (clipped, norm)
+
+    assert not verdict
+    assert "not the norm as well" in verdict.message
+
+
+def test_check_clip_update_says_not_answered():
+    from course_utils.exercises import check_clip_update
+
+    assert check_clip_update(_nb08_unanswered).message.startswith("Not answered yet")
+
+
+def test_check_laplace_scale_accepts_sensitivity_over_epsilon():
+    from course_utils.exercises import _dp_laplace_scale, check_laplace_scale
+
+    assert check_laplace_scale(lambda sensitivity, epsilon: sensitivity / epsilon)
+    assert _dp_laplace_scale(30.0, 0.5) == pytest.approx(60.0)  # stays capped at 30 days, epsilon 0.5
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda s, e: 1.0 / e, "sensitivity / epsilon"),
+        (lambda s, e: e / s, "the wrong way round"),
+        (lambda s, e: s * e, "divide by epsilon"),
+        (lambda s, e: np.sqrt(2) * s / e, "standard deviation"),
+    ],
+)
+def test_check_laplace_scale_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_laplace_scale
+
+    verdict = check_laplace_scale(wrong)
+
+    assert not verdict
+    assert "Hint:" in verdict.message and hint in verdict.message
+
+
+def test_check_laplace_scale_says_not_answered():
+    from course_utils.exercises import check_laplace_scale
+
+    assert check_laplace_scale(_nb08_unanswered).message.startswith("Not answered yet")
+
+
+NB08_A = {"noise_multiplier": 1.0, "sampling_rate": 0.1, "num_rounds": 100}  # epsilon 7.90 at delta 1e-5
+NB08_B = {"noise_multiplier": 1.0, "sampling_rate": 0.2, "num_rounds": 50}  # epsilon 11.34
+
+
+@pytest.mark.parametrize("answer", ["A", "a", " A "])
+def test_check_smaller_epsilon_accepts_the_setting_with_the_smaller_epsilon(answer):
+    from course_utils.exercises import check_smaller_epsilon
+
+    assert check_smaller_epsilon(answer, NB08_A, NB08_B)
+    assert check_smaller_epsilon("B", NB08_B, NB08_A)  # the order of the settings does not matter
+
+
+def test_check_smaller_epsilon_explains_with_the_accountants_numbers():
+    from course_utils.exercises import check_smaller_epsilon
+
+    verdict = check_smaller_epsilon("B", NB08_A, NB08_B)
+
+    assert not verdict
+    assert "epsilon = 7.90" in verdict.message and "epsilon = 11.34" in verdict.message
+    assert "amplification by sampling" in verdict.message
+
+
+def test_check_smaller_epsilon_more_noise_wins_at_equal_rate_and_rounds():
+    from course_utils.exercises import check_smaller_epsilon
+
+    noisier = {**NB08_A, "noise_multiplier": 2.0}
+
+    assert check_smaller_epsilon("B", NB08_A, noisier)
+
+
+@pytest.mark.parametrize("answer", ["C", 1, ["A"]])
+def test_check_smaller_epsilon_asks_for_a_or_b(answer):
+    from course_utils.exercises import check_smaller_epsilon
+
+    verdict = check_smaller_epsilon(answer, NB08_A, NB08_B)
+
+    assert not verdict
+    assert "Answer with the string 'A' or 'B'" in verdict.message
+
+
+def test_check_smaller_epsilon_says_not_answered():
+    from course_utils.exercises import check_smaller_epsilon
+
+    assert check_smaller_epsilon(None, NB08_A, NB08_B).message.startswith("Not answered yet")
