@@ -556,7 +556,8 @@ def check_proximal_term(fn: Callable[[list[np.ndarray], list[np.ndarray], float]
         _proximal_term,
         _random_parameters_pair,
         hints=[
-            (lambda w, g, mu: mu * _squared_distance(w, g), "you left out the 1/2: the term is mu / 2 times the squared distance."),
+            (lambda w, g, mu: mu * _squared_distance(w, g),
+             "you left out the 1/2: the term is mu / 2 times the squared distance."),
             (lambda w, g, mu: _squared_distance(w, g) / 2, "multiply by mu: it sets how hard the term pulls."),
             (lambda w, g, mu: mu / 2 * np.sqrt(_squared_distance(w, g)),
              "that is mu / 2 times the distance; the term uses the SQUARED distance (no square root)."),

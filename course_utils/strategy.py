@@ -14,6 +14,7 @@ import numpy as np
 
 from course_utils.aggregate import Parameters, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
 from course_utils.compression import compress_update
+from course_utils.secagg import check_fixed_point, secure_weighted_average
 
 Config = dict[str, Any]
 FitResult = tuple[int, Parameters, int, dict[str, float]]  # (cid, parameters, num_examples, metrics)
@@ -324,8 +325,6 @@ class DeadlineFedAvg(FedAvg):
         parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
         return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}
 
-
-from course_utils.secagg import check_fixed_point, secure_weighted_average  # noqa: E402
 
 
 @dataclass

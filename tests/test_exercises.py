@@ -753,7 +753,9 @@ def test_check_proximal_term_reference_on_a_hand_computed_case():
     from course_utils.exercises import _proximal_term
 
     # differences 3, 4 (one layer) and 12 (another): squared distance 9 + 16 + 144 = 169
-    assert _proximal_term([np.array([3.0, 4.0]), np.array([12.0])], [np.zeros(2), np.zeros(1)], 0.5) == pytest.approx(42.25)
+    parameters, global_parameters = [np.array([3.0, 4.0]), np.array([12.0])], [np.zeros(2), np.zeros(1)]
+
+    assert _proximal_term(parameters, global_parameters, 0.5) == pytest.approx(42.25)
 
 
 def _squared(w, g):
