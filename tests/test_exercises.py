@@ -1304,3 +1304,159 @@ def test_check_smaller_epsilon_says_not_answered():
     from course_utils.exercises import check_smaller_epsilon
 
     assert check_smaller_epsilon(None, NB08_A, NB08_B).message.startswith("Not answered yet")
+
+
+# Notebook 09 · Case study: cancer detection across hospitals ------------------------------------
+
+
+def _nb09_unanswered(*args):
+    raise NotImplementedError
+
+
+def _nb09_recall_by_counts(labels, predictions):
+    caught = np.sum((labels == 0) & (predictions == 0))
+    missed = np.sum((labels == 0) & (predictions == 1))
+    return caught / (caught + missed)
+
+
+def test_check_malignant_recall_accepts_true_positives_over_malignant_cases():
+    from course_utils.exercises import check_malignant_recall
+
+    verdict = check_malignant_recall(_nb09_recall_by_counts)
+    assert verdict and verdict.message.startswith("✓")
+
+
+def test_malignant_recall_reference_by_hand():
+    from course_utils.exercises import _malignant_recall
+
+    labels, predictions = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 0, 0, 1])  # 2 of 3 cancers caught
+    assert _malignant_recall(labels, predictions) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda y, p: np.mean(p[y == 1] == 1), "specificity"),
+        (lambda y, p: np.mean(p == y), "accuracy over all tumours"),
+        (lambda y, p: np.mean(y[p == 0] == 0), "precision"),
+        (lambda y, p: np.mean(p[y == 0] == 1), "1 - recall"),
+        (lambda y, p: np.sum((p == 0) & (y == 0)), "number of cancers caught"),
+    ],
+)
+def test_check_malignant_recall_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_malignant_recall
+
+    verdict = check_malignant_recall(wrong)
+    assert not verdict and verdict.message.startswith("✗")
+    assert hint in verdict.message
+
+
+def test_check_malignant_recall_says_not_answered():
+    from course_utils.exercises import check_malignant_recall
+
+    assert check_malignant_recall(_nb09_unanswered).message.startswith("Not answered yet")
+
+
+NB09_ALONE = {0: 0.905, 1: 0.952, 2: 0.786, 3: 1.0, 4: 0.452}  # malignant recall of each hospital's own model
+NB09_COUNTS = np.array([[23, 98], [35, 6], [4, 23], [105, 5], [3, 153]])  # malignant, benign per hospital
+
+
+def test_check_biggest_gain_accepts_the_largest_gain():
+    from course_utils.exercises import check_biggest_gain
+
+    verdict = check_biggest_gain(4, NB09_ALONE, 0.929, NB09_COUNTS)
+    assert verdict and verdict.message == "✓ Correct."
+
+
+def test_check_biggest_gain_takes_one_federated_value_per_hospital():
+    from course_utils.exercises import check_biggest_gain
+
+    federated = {0: 0.9, 1: 0.9, 2: 0.95, 3: 1.0, 4: 0.4}  # hospital 2 gains 0.164, hospital 4 loses
+    assert check_biggest_gain(2, NB09_ALONE, federated)
+    assert not check_biggest_gain(4, NB09_ALONE, federated)
+
+
+def test_check_biggest_gain_explains_with_the_numbers_and_the_counts():
+    from course_utils.exercises import check_biggest_gain
+
+    verdict = check_biggest_gain(3, NB09_ALONE, 0.929, NB09_COUNTS)
+    assert not verdict
+    assert "Hospital 3 gains -0.071" in verdict.message
+    assert "from 0.452 on its own to 0.929" in verdict.message
+    assert "156 patients, 3 of them malignant" in verdict.message
+
+
+def test_check_biggest_gain_says_the_smallest_hospital_is_not_always_the_answer():
+    from course_utils.exercises import check_biggest_gain
+
+    verdict = check_biggest_gain(2, NB09_ALONE, 0.929, NB09_COUNTS)  # hospital 2 is the smallest
+    assert not verdict and "smallest hospital is not always" in verdict.message
+
+
+@pytest.mark.parametrize(("answer", "hint"), [(0.477, "looks like a score"), ("hospital 4", "must be a hospital id"),
+                                              (7, "There is no hospital 7")])
+def test_check_biggest_gain_explains_answers_that_are_not_hospital_ids(answer, hint):
+    from course_utils.exercises import check_biggest_gain
+
+    verdict = check_biggest_gain(answer, NB09_ALONE, 0.929)
+    assert not verdict and hint in verdict.message
+
+
+def test_check_biggest_gain_says_not_answered():
+    from course_utils.exercises import check_biggest_gain
+
+    assert check_biggest_gain(None, NB09_ALONE, 0.929).message.startswith("Not answered yet")
+
+
+def _nb09_pooled_std(stats):
+    n = sum(c for c, _, _ in stats)
+    mean = sum(s for _, s, _ in stats) / n
+    return np.sqrt((sum(q for _, _, q in stats) - n * mean**2) / n)
+
+
+def test_check_pooled_std_accepts_the_pooled_std_written_another_way():
+    from course_utils.exercises import check_pooled_std
+
+    verdict = check_pooled_std(_nb09_pooled_std)
+    assert verdict and verdict.message.startswith("✓")
+
+
+def test_pooled_std_reference_equals_np_std_of_the_pooled_values():
+    from course_utils.exercises import _pooled_std
+
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([10.0])
+    stats = [(a.size, a.sum(), np.sum(a**2)), (b.size, b.sum(), np.sum(b**2))]
+    assert _pooled_std(stats) == pytest.approx(np.std(np.r_[a, b]))
+
+
+def _nb09_variances(stats):
+    return np.array([q / c - (s / c) ** 2 for c, s, q in stats])
+
+
+def _nb09_totals(stats):
+    return [sum(column) for column in zip(*stats)]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda stats: np.mean(np.sqrt(_nb09_variances(stats))), "mean of the hospitals' own standard deviations"),
+        (lambda stats: np.sqrt(np.dot([c for c, _, _ in stats], _nb09_variances(stats)) / sum(c for c, _, _ in stats)),
+         "WITHIN the hospitals only"),
+        (lambda stats: (lambda n, s, q: q / n - (s / n) ** 2)(*_nb09_totals(stats)), "its square root"),
+        (lambda stats: (lambda n, s, q: np.sqrt((q - s**2 / n) / (n - 1)))(*_nb09_totals(stats)), "N - 1"),
+        (lambda stats: (lambda n, s, q: np.sqrt(q / n))(*_nb09_totals(stats)), "root mean square"),
+    ],
+)
+def test_check_pooled_std_rejects_typical_mistakes_with_a_hint(wrong, hint):
+    from course_utils.exercises import check_pooled_std
+
+    verdict = check_pooled_std(wrong)
+    assert not verdict and verdict.message.startswith("✗")
+    assert hint in verdict.message
+
+
+def test_check_pooled_std_says_not_answered():
+    from course_utils.exercises import check_pooled_std
+
+    assert check_pooled_std(_nb09_unanswered).message.startswith("Not answered yet")
