@@ -92,3 +92,41 @@ class TimedClient:
 def make_timed(client_fn: Callable[[int], Client], speeds: np.ndarray) -> Callable[[int], TimedClient]:
     """Wrap client ``cid`` of ``client_fn`` in a :class:`TimedClient` with speed ``speeds[cid]``."""
     return lambda cid: TimedClient(client_fn(cid), float(speeds[cid]))
+
+
+class PoisonedClient:
+    """A malicious client: it trains honestly, then sends ``global + scale * update`` instead of ``global + update``.
+
+    ``update`` is its new parameters minus the global ones it received. ``scale = -10`` turns
+    the update around and makes it ten times longer, a simple model-poisoning attack that
+    drags a plain average the wrong way; ``scale = 1`` is an honest client.
+    """
+
+    def __init__(self, client: Client, scale: float = -10.0) -> None:
+        if not np.isfinite(scale):
+            raise ValueError(f"scale must be a finite number, got {scale}")
+        self.client, self.scale = client, float(scale)
+        self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
+
+    def fit(self, parameters: Parameters, config: dict[str, Any]):
+        new_parameters, num_examples, metrics = self.client.fit(parameters, config)
+        poisoned = []
+        for new, old in zip(new_parameters, parameters):
+            old64 = np.asarray(old, dtype=np.float64)
+            value = old64 + self.scale * (np.asarray(new, dtype=np.float64) - old64)
+            dtype = np.asarray(new).dtype
+            poisoned.append((np.rint(value) if np.issubdtype(dtype, np.integer) else value).astype(dtype))
+        return poisoned, num_examples, metrics
+
+    def evaluate(self, parameters: Parameters, config: dict[str, Any]):
+        return self.client.evaluate(parameters, config)
+
+
+def make_poisoned(
+    client_fn: Callable[[int], Client], bad_cids: list[int], scale: float = -10.0
+) -> Callable[[int], Client | PoisonedClient]:
+    """``client_fn``, except that the clients in ``bad_cids`` are :class:`PoisonedClient` with ``scale``."""
+    if not np.isfinite(scale):
+        raise ValueError(f"scale must be a finite number, got {scale}")
+    bad = {int(cid) for cid in bad_cids}
+    return lambda cid: PoisonedClient(client_fn(cid), scale) if cid in bad else client_fn(cid)

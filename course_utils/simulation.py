@@ -103,6 +103,7 @@ def run_simulation(
     initial_parameters: Parameters,
     seed: int = 0,
     progress: bool = True,
+    stop_when: Callable[[History], bool] | None = None,
 ) -> tuple[Parameters, History]:
     """Run ``num_rounds`` rounds of FL over clients ``0 .. num_clients - 1``.
 
@@ -110,6 +111,11 @@ def run_simulation(
     (step 2) and returns its update (step 3), the strategy aggregates (step 4); then
     server-side and federated evaluation. Returns the final parameters and the History.
     Same ``seed``, same client sampling, so the same History.
+
+    ``stop_when(history) -> bool``, if given, is asked after every round; the run ends early
+    (after fewer than ``num_rounds`` rounds) as soon as it returns True, e.g.
+    ``stop_when=lambda h: h.rounds_to_reach(0.9) is not None``. The rounds it did run are
+    the same as those of a full run.
     """
     if num_clients < 1:
         raise ValueError(f"num_clients must be a positive integer, got {num_clients}")
@@ -134,6 +140,8 @@ def run_simulation(
         _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history)
         if history.metrics_centralized.get("accuracy"):
             bar.set_postfix(accuracy=f"{history.final('accuracy'):.3f}")
+        if stop_when is not None and stop_when(history):
+            break
     return parameters, history
 
 

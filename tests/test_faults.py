@@ -234,3 +234,80 @@ def test_deadline_policies_with_one_slow_client(client_fn, initial_parameters, p
 
     assert history.series("round_time", kind="fit") == ([1, 2], [round_time, round_time])
     assert history.series("clients_used", kind="fit") == ([1, 2], [clients_used, clients_used])
+
+
+# --- PoisonedClient ---------------------------------------------------------------------------
+
+
+class ShiftClient(StubClient):
+    """Honest stub whose ``fit`` adds 1 to every parameter: its update is all ones."""
+
+    def fit(self, parameters, config):
+        return [p + 1 for p in parameters], 5, {"train_loss": 0.0}
+
+
+def test_poisoned_client_sends_global_plus_scale_times_its_update():
+    from course_utils.faults import PoisonedClient
+
+    global_parameters = [np.array([2.0, -1.0], dtype=np.float32), np.array([[0.5]], dtype=np.float32)]
+    sent, num_examples, metrics = PoisonedClient(ShiftClient(0), scale=-10.0).fit(global_parameters, {})
+
+    np.testing.assert_allclose(sent[0], [2.0 - 10.0, -1.0 - 10.0])
+    np.testing.assert_allclose(sent[1], [[0.5 - 10.0]])
+    assert [a.dtype for a in sent] == [np.float32, np.float32]
+    assert num_examples == 5 and metrics == {"train_loss": 0.0}
+
+
+def test_poisoned_client_with_scale_one_is_honest(client_fn, initial_parameters):
+    from course_utils.faults import PoisonedClient
+
+    honest = client_fn(1).fit(initial_parameters, {"server_round": 1})
+    poisoned = PoisonedClient(client_fn(1), scale=1.0).fit(initial_parameters, {"server_round": 1})
+
+    for a, b in zip(honest[0], poisoned[0]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert honest[1] == poisoned[1]
+
+
+def test_poisoned_client_passes_evaluate_and_identity_through():
+    from course_utils.faults import PoisonedClient
+
+    client = PoisonedClient(StubClient(3))
+
+    assert client.cid == 3 and client.scale == -10.0
+    assert client.evaluate([np.zeros(1)], {}) == (0.5, 5, {"accuracy": 1.0})
+
+
+def test_make_poisoned_poisons_only_the_bad_cids():
+    from course_utils.faults import PoisonedClient, make_poisoned
+
+    poisoned_fn = make_poisoned(ShiftClient, bad_cids=[1, 3], scale=-2.0)
+
+    assert [isinstance(poisoned_fn(cid), PoisonedClient) for cid in range(4)] == [False, True, False, True]
+    assert poisoned_fn(0).fit([np.zeros(2)], {})[0][0].tolist() == [1.0, 1.0]
+    assert poisoned_fn(1).fit([np.zeros(2)], {})[0][0].tolist() == [-2.0, -2.0]
+
+
+def test_a_poisoned_client_drags_fedavg_but_not_the_median(client_fn, initial_parameters):
+    from course_utils.faults import make_poisoned
+    from course_utils.strategy import FedMedian
+
+    poisoned_fn = make_poisoned(client_fn, bad_cids=[0], scale=-100.0)
+    honest_fedavg = run_simulation(client_fn, NUM_CLIENTS, 1, FedAvg(fraction_evaluate=0.0), initial_parameters,
+                                   progress=False)[0]
+    drifts = {}
+    for name, strategy in [("fedavg", FedAvg(fraction_evaluate=0.0)), ("median", FedMedian(fraction_evaluate=0.0))]:
+        parameters = run_simulation(poisoned_fn, NUM_CLIENTS, 1, strategy, initial_parameters, progress=False)[0]
+        drifts[name] = max(float(np.abs(p - h).max()) for p, h in zip(parameters, honest_fedavg))
+
+    assert drifts["fedavg"] > 10 * drifts["median"]
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf")])
+def test_poisoned_client_and_make_poisoned_reject_a_scale_that_is_not_finite(scale):
+    from course_utils.faults import PoisonedClient, make_poisoned
+
+    with pytest.raises(ValueError, match="scale"):
+        PoisonedClient(StubClient(0), scale)
+    with pytest.raises(ValueError, match="scale"):
+        make_poisoned(lambda cid: StubClient(cid), [0], scale)

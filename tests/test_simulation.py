@@ -386,3 +386,43 @@ def test_rounds_to_reach_uses_the_given_metric_and_kind(history):
 def test_rounds_to_reach_of_an_unrecorded_metric_raises_key_error(history):
     with pytest.raises(KeyError, match="f1"):
         history.rounds_to_reach(0.5, metric="f1")
+
+
+# --- run_simulation(stop_when=...) ---------------------------------------------------------------
+
+
+def test_stop_when_ends_the_run_after_the_first_round_it_returns_true(client_fn, initial_parameters, evaluate_fn):
+    asked = []
+
+    def stop_when(history):
+        asked.append(len(history.losses_centralized) - 1)  # the round just finished
+        return len(asked) == 2
+
+    _, history = simulate(client_fn, initial_parameters, num_rounds=5, evaluate_fn=evaluate_fn)
+    _, stopped = run_simulation(client_fn, NUM_CLIENTS, 5, FedAvg(fraction_fit=0.5, fraction_evaluate=0.5,
+                                evaluate_fn=evaluate_fn), initial_parameters, progress=False, stop_when=stop_when)
+
+    assert asked == [1, 2]
+    assert [r for r, _ in stopped.losses_centralized] == [0, 1, 2]
+    assert stopped.losses_centralized == history.losses_centralized[:3]  # the same rounds as a full run
+
+
+def test_stop_when_never_true_runs_every_round(client_fn, initial_parameters, evaluate_fn):
+    strategy = FedAvg(fraction_fit=0.5, fraction_evaluate=0.0, evaluate_fn=evaluate_fn)
+    _, history = run_simulation(client_fn, NUM_CLIENTS, 4, strategy, initial_parameters, progress=False,
+                                stop_when=lambda h: False)
+
+    assert [r for r, _ in history.losses_centralized] == [0, 1, 2, 3, 4]
+
+
+def test_stop_when_with_rounds_to_reach_stops_at_the_target(client_fn, initial_parameters, evaluate_fn):
+    strategy = FedAvg(fraction_fit=0.5, fraction_evaluate=0.0, evaluate_fn=evaluate_fn)
+    _, full = run_simulation(client_fn, NUM_CLIENTS, 6, strategy, initial_parameters, progress=False)
+    target = full.series()[1][-1]  # reached at the latest in the last round
+    reached = full.rounds_to_reach(target)
+
+    _, stopped = run_simulation(client_fn, NUM_CLIENTS, 6, strategy, initial_parameters, progress=False,
+                                stop_when=lambda h: h.rounds_to_reach(target) is not None)
+
+    assert stopped.rounds_to_reach(target) == reached
+    assert stopped.series()[0][-1] == reached
