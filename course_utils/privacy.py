@@ -10,6 +10,8 @@ Three layers, each usable on its own:
 - accounting with Google's ``dp_accounting``: :func:`dp_fedavg_epsilon`,
   :func:`noise_multiplier_for_epsilon` and :func:`local_dp_epsilon`.
 
+Plus :func:`update_norms`: each client's update norm, to choose the clipping bound from.
+
 Privacy here is *user-level*: the unit protected is one client's whole contribution. Noise is
 drawn from NumPy generators seeded from ``seed`` so that a lesson is reproducible; a real
 deployment draws it from a cryptographically secure source.
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import dp_accounting
 import numpy as np
@@ -359,3 +362,24 @@ def local_dp_epsilon(noise_multiplier: float, num_rounds: int, delta: float) -> 
     if noise_multiplier == 0:
         return math.inf
     return _rdp_epsilon(_dp_fedavg_event(noise_multiplier / 2, 1.0, num_rounds), delta)
+
+
+# --- 4. choosing the clipping norm ----------------------------------------------------------
+
+
+def update_norms(
+    client_fn: Callable[[int], Any], cids: Iterable[int], parameters: Parameters, config: dict[str, Any]
+) -> np.ndarray:
+    """The global L2 norm of each client's update ``new - parameters`` when it trains from ``parameters``.
+
+    Client ``cid`` (from ``client_fn(cid)``) runs ``fit(parameters, config)`` as in a round;
+    the result has one norm per client, in the order of ``cids``: what :func:`clip_update`
+    would see, to choose ``clip_norm`` from. In a real deployment these norms are private too:
+    choose the bound on public or proxy data, or privately (Andrew et al., 2021,
+    "Differentially Private Learning with Adaptive Clipping").
+    """
+    norms = []
+    for cid in cids:
+        new, _, _ = client_fn(cid).fit(parameters, config)
+        norms.append(global_norm([np.asarray(n, np.float64) - np.asarray(p, np.float64) for n, p in zip(new, parameters)]))
+    return np.asarray(norms, dtype=np.float64)

@@ -323,3 +323,35 @@ def test_accounting_hides_the_unconverged_order_warnings_and_only_them(caplog):
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument} "):
         call()
+
+
+# --- choosing the clipping norm -------------------------------------------------------------------
+
+
+def test_update_norms_are_the_norms_of_each_clients_new_minus_sent_parameters(feature_data, logistic_fn):
+    from course_utils.privacy import update_norms
+
+    partitions = iid(len(feature_data), 4, seed=0)
+    client_fn = make_client_fn(feature_data, partitions, logistic_fn, test_fraction=0.0, seed=0)
+    sent = get_parameters(logistic_fn())
+    before = [a.copy() for a in sent]
+    config = {"local_epochs": 1, "batch_size": 4, "learning_rate": 0.1, "server_round": 3}
+
+    norms = update_norms(client_fn, [2, 0], sent, config)
+
+    by_hand = [global_norm([n - p for n, p in zip(client_fn(cid).fit(sent, config)[0], sent)]) for cid in (2, 0)]
+    assert norms.shape == (2,) and norms.dtype == np.float64
+    assert norms == pytest.approx(by_hand)
+    assert all(np.array_equal(a, b) for a, b in zip(sent, before))  # the sent parameters are left alone
+
+
+def test_update_norms_grow_with_the_learning_rate(feature_data, logistic_fn):
+    from course_utils.privacy import update_norms
+
+    client_fn = make_client_fn(feature_data, iid(len(feature_data), 2, seed=0), logistic_fn, test_fraction=0.0)
+    sent = get_parameters(logistic_fn())
+
+    small, large = (update_norms(client_fn, [0, 1], sent, {"local_steps": 1, "batch_size": 8, "learning_rate": lr})
+                    for lr in (0.01, 0.1))
+
+    assert np.all(large > small) and np.all(small > 0)
