@@ -1190,7 +1190,8 @@ def _flower_missing() -> Verdict | None:
     import importlib.util
 
     if importlib.util.find_spec("flwr") is None:
-        return Verdict(False, "Flower is not installed: pip install -r requirements.txt (it pins flwr), then run this cell again.")
+        return Verdict(False, "Flower is not installed: pip install -r requirements.txt (it pins flwr), "
+                              "then run this cell again.")
     return None
 
 
@@ -1214,7 +1215,8 @@ def check_flower_fedavg_arguments(answer: Any, course_settings: dict[str, float]
                               "clients *nodes* and fit *train*: min_fit_clients becomes min_train_nodes.")
     unknown = sorted(set(answer) - set(accepted))
     if unknown:
-        return Verdict(False, f"✗ Not yet: Flower's FedAvg has no argument {unknown[0]!r}; it takes {', '.join(accepted)}.")
+        return Verdict(False, f"✗ Not yet: Flower's FedAvg has no argument {unknown[0]!r}; "
+                              f"it takes {', '.join(accepted)}.")
     expected = {FLOWER_FEDAVG_NAMES[name]: (name, value) for name, value in course_settings.items()}
     for flower_name, (course_name, value) in expected.items():
         if flower_name not in answer:
@@ -1242,7 +1244,8 @@ def _random_model_arrays(rng: np.random.Generator) -> list[np.ndarray]:
         rng.normal(size=tuple(int(s) for s in rng.integers(1, 5, size=rng.integers(1, 4)))).astype(np.float32)
         for _ in range(count)
     ]
-    arrays[int(rng.integers(count))] = np.asarray(int(rng.integers(0, 1000)), dtype=np.int64)  # like num_batches_tracked
+    counter = np.asarray(int(rng.integers(0, 1000)), dtype=np.int64)  # like batch norm's num_batches_tracked
+    arrays[int(rng.integers(count))] = counter
     return arrays
 
 
@@ -1288,7 +1291,9 @@ def check_array_record_conversion(
         ],
     )
     if not verdict:
-        return verdict if verdict.message.startswith("Not answered") else Verdict(False, "from_record: " + verdict.message)
+        if verdict.message.startswith("Not answered"):
+            return verdict
+        return Verdict(False, "from_record: " + verdict.message)
     rng = np.random.default_rng(1)
     for _ in range(5):
         parameters = _random_model_arrays(rng)
@@ -1309,4 +1314,5 @@ def check_array_record_conversion(
         problem = difference(back, parameters, atol=0) or _dtype_difference(back, parameters)
         if problem:
             return Verdict(False, f"✗ to_record: reading your ArrayRecord back gives different arrays: {problem}.")
-    return Verdict(True, "✓ Correct: parameters -> ArrayRecord -> parameters keeps every array, its order and its dtype.")
+    return Verdict(True, "✓ Correct: parameters -> ArrayRecord -> parameters keeps every array, "
+                         "its order and its dtype.")

@@ -1460,3 +1460,94 @@ def test_check_pooled_std_says_not_answered():
     from course_utils.exercises import check_pooled_std
 
     assert check_pooled_std(_nb09_unanswered).message.startswith("Not answered yet")
+
+
+# Notebook 10 · From scratch to Flower (these checks need Flower; skipped without it) ------------
+
+NB10_COURSE_SETTINGS = dict(fraction_fit=0.3, fraction_evaluate=0.5, min_fit_clients=3, min_evaluate_clients=2,
+                            min_available_clients=10)
+NB10_FLOWER_ARGUMENTS = dict(fraction_train=0.3, fraction_evaluate=0.5, min_train_nodes=3, min_evaluate_nodes=2,
+                             min_available_nodes=10)
+
+
+def test_check_flower_fedavg_arguments_accepts_flowers_names():
+    pytest.importorskip("flwr")
+    from course_utils.exercises import check_flower_fedavg_arguments
+
+    verdict = check_flower_fedavg_arguments(dict(NB10_FLOWER_ARGUMENTS), NB10_COURSE_SETTINGS)
+
+    assert verdict and verdict.message.startswith("✓")
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (NB10_COURSE_SETTINGS, "calls clients *nodes* and fit *train*"),
+        ({**NB10_FLOWER_ARGUMENTS, "min_train_nodes": 2},
+         "min_train_nodes means what the course's min_fit_clients means"),
+        ({k: v for k, v in NB10_FLOWER_ARGUMENTS.items() if k != "min_available_nodes"},
+         "'min_available_nodes' is missing"),
+        ({**NB10_FLOWER_ARGUMENTS, "fraction_training": 1.0}, "has no argument 'fraction_training'"),
+        ({**NB10_FLOWER_ARGUMENTS, "weighted_by_key": "num-examples"}, "no counterpart in the course's settings"),
+        ([("fraction_train", 0.3)], "expected a dict"),
+    ],
+)
+def test_check_flower_fedavg_arguments_explains_typical_mistakes(answer, hint):
+    pytest.importorskip("flwr")
+    from course_utils.exercises import check_flower_fedavg_arguments
+
+    verdict = check_flower_fedavg_arguments(answer, NB10_COURSE_SETTINGS)
+
+    assert not verdict
+    assert hint in verdict.message
+
+
+def test_check_flower_fedavg_arguments_says_not_answered():
+    from course_utils.exercises import check_flower_fedavg_arguments
+
+    assert check_flower_fedavg_arguments(None, NB10_COURSE_SETTINGS).message.startswith("Not answered yet")
+
+
+def _nb10_not_answered(*args):
+    raise NotImplementedError
+
+
+def test_check_array_record_conversion_accepts_flowers_own_conversions():
+    flwr_app = pytest.importorskip("flwr.app")
+    from course_utils.exercises import check_array_record_conversion
+
+    verdict = check_array_record_conversion(lambda p: flwr_app.ArrayRecord(p), lambda r: r.to_numpy_ndarrays())
+
+    assert verdict and verdict.message.startswith("✓")
+    # the loop a learner may write by hand is right too
+    assert check_array_record_conversion(lambda p: flwr_app.ArrayRecord(p), lambda r: [a.numpy() for a in r.values()])
+
+
+@pytest.mark.parametrize(
+    ("to_record", "from_record", "hint"),
+    [
+        (None, lambda r: [r[k].numpy() for k in sorted(r.keys())], "'10' comes before '2'"),
+        (None, lambda r: list(r.values()), "call .numpy() on each"),
+        (None, lambda r: [a.numpy().astype(np.float64) for a in r.values()], "keep each array's own dtype"),
+        (lambda p: p, None, "to_record must return an ArrayRecord"),
+        ("reversed", None, "reading your ArrayRecord back gives different arrays"),
+        ("float64", None, "keep each array's own dtype"),
+        (_nb10_not_answered, None, "Not answered yet"),
+        (None, _nb10_not_answered, "Not answered yet"),
+    ],
+)
+def test_check_array_record_conversion_explains_typical_mistakes(to_record, from_record, hint):
+    flwr_app = pytest.importorskip("flwr.app")
+    from course_utils.exercises import check_array_record_conversion
+
+    to_record = {
+        None: lambda p: flwr_app.ArrayRecord(p),
+        "reversed": lambda p: flwr_app.ArrayRecord(p[::-1]),
+        "float64": lambda p: flwr_app.ArrayRecord([a.astype(np.float64) for a in p]),
+    }.get(to_record, to_record) if not callable(to_record) else to_record
+    from_record = from_record or (lambda r: r.to_numpy_ndarrays())
+
+    verdict = check_array_record_conversion(to_record, from_record)
+
+    assert not verdict
+    assert hint in verdict.message
