@@ -4,7 +4,7 @@ Times a FedAvg simulation (10 IID clients, 1 local epoch, 10 rounds, digits, sma
 evaluation) against the same number of SGD steps, with the same batch size, done centrally
 in one loop. Prints both times (median of --repeats runs) and their ratio; goal <= 1.15.
 
-    python benchmarks/simulation_overhead.py [--repeats 5] [--with-evaluation]
+    python benchmarks/simulation_overhead.py [--repeats 5] [--with-evaluation] [--threads 1]
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--with-evaluation", action="store_true", help="also evaluate every round (not bare compute)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the notebooks use 1)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     time_simulation(args.with_evaluation)  # warm-up: imports, allocator, thread pool
     simulation, central = [], []
     for _ in range(args.repeats):

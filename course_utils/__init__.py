@@ -15,6 +15,7 @@ The modules follow the roles of a federated-learning job:
 - ``evaluation``  server-side and per-client evaluation
 - ``secagg``      secure aggregation: pairwise masks, key agreement, secret sharing
 - ``privacy``     differential privacy: mechanisms, DP-FedAvg, privacy accounting
+- ``flower``      notebook 10 only: starts and stops Flower's processes (never imports flwr)
 - ``plotting``    pictures of partitions, histories and per-client metrics
 - ``exercises``   checks that compare a learner's answer with the reference
 """

@@ -1,0 +1,120 @@
+"""The Flower App in flower_app/ (notebook 10): its configuration, and a real run in Flower's
+deployment mode, a SuperLink and two SuperNodes as separate processes on 127.0.0.1.
+
+Flower is optional for the course: the tests that run Flower are skipped without it, and the
+rest of the course must neither import it nor need it.
+"""
+
+import ast
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import flower
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "flower_app"
+needs_flower = pytest.mark.skipif(importlib.util.find_spec("flwr") is None, reason="Flower is not installed")
+
+
+def app_config() -> dict:
+    return tomllib.loads((APP / "pyproject.toml").read_text())
+
+
+def flwr_requirement(lines: list[str]) -> str:
+    return next(line.split("#")[0].strip() for line in lines if line.strip().startswith("flwr"))
+
+
+def test_the_app_pins_the_flower_of_requirements_txt():
+    pinned = flwr_requirement((ROOT / "requirements.txt").read_text().splitlines())
+    assert pinned.startswith("flwr[simulation]==")
+    assert app_config()["project"]["dependencies"] == [pinned]
+
+
+def test_the_app_declares_its_components_and_the_run_config_the_notebook_sets():
+    app = app_config()["tool"]["flwr"]["app"]
+    assert app["components"] == {"serverapp": "fl_digits.server_app:app", "clientapp": "fl_digits.client_app:app"}
+    assert {"num-server-rounds", "fraction-train", "fraction-evaluate", "num-partitions", "local-epochs",
+            "batch-size", "learning-rate", "test-fraction", "seed", "results-file"} <= set(app["config"])  # fmt: skip
+    assert "federations" not in app_config()["tool"]["flwr"], "Flower 1.42 keeps connections in its own config file"
+
+
+@needs_flower
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # typer, which flwr's CLI imports, warns about click
+def test_flower_validates_the_apps_pyproject():
+    from flwr.cli.config_utils import load_and_validate
+
+    _, warnings = load_and_validate(APP / "pyproject.toml", check_module=False)
+    assert warnings == []
+
+
+def test_course_utils_works_without_flower():
+    # Block `import flwr`, then import every module of the package: none may need Flower.
+    modules = sorted(p.stem for p in (ROOT / "course_utils").glob("*.py") if p.stem != "__init__")
+    code = "import sys; sys.modules['flwr'] = None\n" + "".join(f"import course_utils.{m}\n" for m in modules)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_course_utils_and_the_other_notebooks_never_import_flower_at_the_top():
+    for path in sorted((ROOT / "course_utils").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:  # module level only: a check may import it inside
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
+                node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "flwr" or n.startswith("flwr.") for n in names), f"{path.name} imports flwr"
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if not path.name.startswith("10_"):
+            code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+            assert "import flwr" not in code and "from flwr" not in code, f"{path.name} uses Flower"
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    """A SuperLink and two SuperNodes (partitions 0 and 1 of 2) on free ports of 127.0.0.1.
+
+    Yields the environment for `flwr`; every process is stopped afterwards, also when the test
+    fails, and the test checks that none is left.
+    """
+    import psutil
+
+    port = flower.free_port()
+    flower.write_flower_config(tmp_path, {"local-deployment": port})
+    env = flower.flower_env(tmp_path)
+    commands = [flower.superlink_command(port)] + [
+        flower.supernode_command(port, flower.free_port(), partition_id, 2) for partition_id in range(2)
+    ]
+    family = []
+    with flower.running(commands, env, tmp_path / "logs", port, timeout=20) as processes:
+        try:
+            yield env
+        finally:
+            family = [member for p in processes for member in flower._family(p)]  # SuperExec, ClientApps
+    assert all(p.poll() is not None for p in processes)
+    left = [m for m in family if m.is_running() and m.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"processes left running: {left}"
+
+
+@needs_flower
+def test_one_round_on_a_superlink_and_two_supernodes_improves_the_model(deployment, tmp_path):
+    start = time.monotonic()
+    results = tmp_path / "results.json"
+    log = flower.flwr_run(
+        APP, "local-deployment", deployment, timeout=50,
+        run_config={"num-server-rounds": 1, "num-partitions": 2, "fraction-evaluate": 0.0,
+                    "results-file": str(results)},
+    )  # fmt: skip
+
+    assert "configure_train: Sampled 2 nodes (out of 2)" in log
+    metrics = json.loads(results.read_text())
+    assert list(metrics["centralized"]) == ["0", "1"]  # the initial model and one round
+    assert list(metrics["fit"]) == ["1"]
+    before, after = metrics["centralized"]["0"]["accuracy"], metrics["centralized"]["1"]["accuracy"]
+    assert after > before + 0.3, f"one round of FedAvg should improve the model: {before:.3f} -> {after:.3f}"
+    assert time.monotonic() - start < 50
