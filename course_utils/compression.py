@@ -37,21 +37,39 @@ def dequantize(packed: list[tuple[np.ndarray, float, float]], dtype: np.dtype = 
     return [(low + codes.astype(np.float64) * step).astype(dtype) for codes, low, step in packed]
 
 
-def top_k(update: Update, fraction: float) -> tuple[list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]], int]:
-    """Top-k sparsification: keep the ``fraction`` of entries with the largest magnitude in each array.
+def top_k(
+    update: Update, fraction: float | None = None, k: int | None = None
+) -> tuple[list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]], int]:
+    """Top-k sparsification: keep only the entries of largest magnitude.
 
-    ``fraction`` in (0, 1]; at least one entry per array is kept. Returns ``[(indices, values,
-    shape), ...]`` and the bytes sent: 4 bytes per int32 index plus 4 per float32 value.
+    Give ``fraction`` in (0, 1] to keep that share of each array (at least one entry per
+    array), or ``k`` to keep the ``k`` largest magnitudes of the whole update (1 <= k <= its
+    number of entries). Returns ``[(indices, values, shape), ...]`` and the bytes sent: 4
+    bytes per int32 index plus 4 per float32 value.
     """
-    if not 0 < fraction <= 1:
+    if (fraction is None) == (k is None):
+        raise ValueError(f"give exactly one of fraction and k, got fraction={fraction}, k={k}")
+    sizes = [np.asarray(array).size for array in update]
+    if k is not None:
+        if not 1 <= k <= sum(sizes):
+            raise ValueError(f"k must be in [1, {sum(sizes)}] (the number of entries in the update), got {k}")
+        magnitudes = np.concatenate([np.abs(np.asarray(array, dtype=np.float64)).ravel() for array in update])
+        chosen = np.argpartition(magnitudes, magnitudes.size - k)[magnitudes.size - k :]
+        starts = np.cumsum([0, *sizes])
+        kept = [np.sort(chosen[(chosen >= lo) & (chosen < hi)] - lo) for lo, hi in zip(starts[:-1], starts[1:])]
+    elif not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    else:
+        kept = []
+        for array in update:
+            magnitudes = np.abs(np.asarray(array)).ravel()
+            count = max(1, int(round(fraction * magnitudes.size)))
+            kept.append(np.sort(np.argpartition(magnitudes, magnitudes.size - count)[magnitudes.size - count :]))
     packed, size = [], 0
-    for array in update:
-        flat = np.asarray(array).ravel()
-        k = max(1, int(round(fraction * flat.size)))
-        indices = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k :]).astype(np.int32)
-        packed.append((indices, flat[indices].astype(np.float32), np.shape(array)))
-        size += k * (4 + 4)
+    for array, indices in zip(update, kept):
+        indices = indices.astype(np.int32)
+        packed.append((indices, np.asarray(array).ravel()[indices].astype(np.float32), np.shape(array)))
+        size += indices.size * (4 + 4)
     return packed, size
 
 

@@ -180,3 +180,26 @@ def test_compressed_updates_are_smaller_than_uncompressed():
 def test_compress_update_rejects_an_unknown_method():
     with pytest.raises(ValueError, match="method.*'gzip'"):
         compress_update(random_update(), "gzip")
+
+
+def test_top_k_with_k_keeps_the_k_largest_magnitudes_of_the_whole_update():
+    update = [np.array([0.1, -5.0, 0.3]), np.array([[2.0, -0.2], [0.0, 4.0]])]
+    packed, size = top_k(update, k=3)
+    restored = densify(packed)
+    np.testing.assert_array_equal(restored[0], [0.0, -5.0, 0.0])
+    np.testing.assert_array_equal(restored[1], [[2.0, 0.0], [0.0, 4.0]])
+    assert size == 3 * 8
+
+
+@pytest.mark.parametrize("k", [0, -1, 8])
+def test_top_k_rejects_k_outside_the_update(k):
+    update = [np.zeros(3), np.zeros((2, 2))]  # 7 entries
+    with pytest.raises(ValueError, match=r"k must be in \[1, 7\]"):
+        top_k(update, k=k)
+
+
+def test_top_k_needs_exactly_one_of_fraction_and_k():
+    with pytest.raises(ValueError, match="exactly one of fraction and k"):
+        top_k([np.zeros(3)], fraction=0.5, k=1)
+    with pytest.raises(ValueError, match="exactly one of fraction and k"):
+        top_k([np.zeros(3)])
