@@ -295,7 +295,8 @@ class DeadlineFedAvg(FedAvg):
     ``policy``: ``"wait"`` for every client (the round lasts as long as the slowest);
     ``"drop"`` results later than ``deadline`` (counted as failures); ``"partial"``: clients
     do only the local steps that fit before ``deadline``. Records the simulated
-    ``round_time`` (seconds) as a fit metric.
+    ``round_time`` (seconds) and ``clients_used`` as fit metrics; clients dropped for being
+    late show there, not in ``History.failures`` (they did not fail, the server stopped waiting).
     """
 
     deadline: float = 10.0
