@@ -9,12 +9,11 @@ right, shown in a notebook as its message. A function that still raises
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import html
 import re
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
 from nbconvert import HTMLExporter
 from nbconvert.filters import markdown2html
 

@@ -8,7 +8,6 @@ GitHub address, and the installed package must import and run from the new envir
 
 import shlex
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path

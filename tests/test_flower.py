@@ -3,11 +3,11 @@
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
+import tomllib
 
 from course_utils import flower
 

@@ -11,11 +11,11 @@ import json
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from course_utils import flower
 

@@ -575,11 +575,6 @@ def test_run_simulation_calls_reset_before_the_first_round(small_federation):
 # SecAggFedAvg: FedAvg through secure aggregation -------------------------------------------------
 
 from course_utils.aggregate import weighted_metrics  # noqa: E402
-from course_utils.client import make_client_fn  # noqa: E402
-from course_utils.evaluation import make_evaluate_fn  # noqa: E402
-from course_utils.models import get_parameters  # noqa: E402
-from course_utils.partition import iid  # noqa: E402
-from course_utils.simulation import run_simulation  # noqa: E402
 from course_utils.strategy import SecAggFedAvg  # noqa: E402
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE = re.compile(r'<a href="https://colab\.research\.google\.com/github/[^"]*">.*?</a>')
