@@ -121,7 +121,7 @@ def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6
     return Verdict(True, "✓ Correct.")
 
 
-# Notebook 01 · When data cannot move ------------------------------------------------------------
+# Data on many clients: unseen classes, the worst client, update sizes (notebook 01) ---------------
 
 
 def _unseen_fraction(counts: np.ndarray) -> np.ndarray:
@@ -199,7 +199,7 @@ def check_update_bytes(fn: Callable[[int, str], int]) -> Verdict:
     )
 
 
-# Notebook 02: the five steps by hand ------------------------------------------------------------
+# One round by hand: weighted averaging, updates as differences (notebook 02) ----------------------
 
 ClientResults = list[tuple[list[np.ndarray], int]]  # [(parameters or differences, num_examples)]
 
@@ -280,7 +280,7 @@ def check_apply_differences(fn: Callable[[list[np.ndarray], ClientResults], list
     )
 
 
-# Notebook 03 · Federated averaging and federated evaluation -------------------------------------
+# Federated evaluation and the cost of sampling (notebook 03) --------------------------------------
 
 ClientMetrics = dict[int, dict[str, float]]  # {cid: {"num_examples": ..., "accuracy": ..., ...}}
 
@@ -394,7 +394,7 @@ def check_client_updates(fn: Callable[[int, int, float, int], int]) -> Verdict:
     )
 
 
-# Notebook 07 · Federated analytics and secure aggregation ----------------------------------------
+# Federated analytics and secure aggregation (notebook 07) -----------------------------------------
 
 SumsAndCounts = list[tuple[float, int]]  # one (sum of the values, number of values) pair per client
 
@@ -484,7 +484,7 @@ def check_dropout_tolerance(answer: Any, num_clients: int, threshold: int) -> Ve
     return check_value(answer, expected, explanation)
 
 
-# Notebook 04 · Heterogeneous data ---------------------------------------------------------------
+# Heterogeneous data: skew and the proximal term (notebook 04) -------------------------------------
 
 
 def _largest_class_share(counts: np.ndarray) -> float:
@@ -566,7 +566,7 @@ def check_proximal_term(fn: Callable[[list[np.ndarray], list[np.ndarray], float]
     )
 
 
-# Notebook 05 · Client selection, failures and stragglers ----------------------------------------
+# Failures and stragglers (notebook 05) ------------------------------------------------------------
 
 
 def _matching_hints(fn: Callable[..., Any], hints: Sequence[Hint], make_inputs: Callable[[np.random.Generator], tuple],
@@ -790,7 +790,7 @@ def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
     )
 
 
-# Notebook 06 · Aggregation and communication ----------------------------------------------------
+# Robust aggregation and compression (notebook 06) -------------------------------------------------
 
 
 def _lower_median(results: ClientResults) -> list[np.ndarray]:
@@ -906,7 +906,7 @@ def check_top_k_vector(fn: Callable[[np.ndarray, int], np.ndarray]) -> Verdict:
     )
 
 
-# Notebook 08 · Differential privacy -------------------------------------------------------------
+# Differential privacy (notebook 08) ---------------------------------------------------------------
 
 
 def _dp_clipped(update: list[np.ndarray], clip_norm: float) -> list[np.ndarray]:
@@ -1024,7 +1024,7 @@ def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSettin
     return check_value(answer, expected, explanation)
 
 
-# Notebook 09 · Case study: cancer detection across hospitals ------------------------------------
+# Hospitals: recall, gains, pooled statistics (notebook 09) ----------------------------------------
 
 _MALIGNANT = 0  # the breast-cancer table's label of a malignant tumour (1 is benign)
 
@@ -1171,7 +1171,7 @@ def check_pooled_std(fn: Callable[[HospitalStats], float]) -> Verdict:
     )
 
 
-# Notebook 10 · From scratch to Flower -----------------------------------------------------------
+# Flower's names and records (notebook 10) ---------------------------------------------------------
 # Flower is optional: these checks import flwr inside the function, never at module level.
 
 # The course's FedAvg settings and the name each has in flwr.serverapp.strategy.FedAvg (Flower 1.42).
