@@ -41,7 +41,7 @@ def test_setup_cell_install_command_gives_an_importable_package(tmp_path):
     install = subprocess.run([python, "-m", "pip", "install", "-q", spec], capture_output=True, text=True)
     assert install.returncode == 0, f"pip install {shlex.quote(spec)} failed:\n{install.stderr[-3000:]}"
     check = (
-        "import course_utils, course_utils.simulation, course_utils.data as d;"
+        "import course_utils, course_utils.simulation, course_utils.exercises, course_utils.data as d;"
         "print(course_utils.__file__); print(len(d.load_dataset('digits').train))"
     )
     result = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path)

@@ -412,7 +412,7 @@ def test_check_federated_mean_accepts_the_pooled_mean():
 
 
 def test_check_federated_mean_reference_weights_by_count():
-    from course_utils.exercises import _federated_mean
+    from course_utils.exercises.analytics import _federated_mean
 
     # 3 values of mean 10 and 300 values of mean 20: the pooled mean is near 20, not 15.
     assert _federated_mean([(30.0, 3), (6000.0, 300)]) == pytest.approx(6030 / 303)
@@ -451,7 +451,7 @@ def test_check_mask_pair_accepts_modular_arithmetic_written_several_ways():
 
 
 def test_check_mask_pair_reference_masks_cancel_in_the_sum():
-    from course_utils.exercises import _mask_pair
+    from course_utils.exercises.analytics import _mask_pair
 
     x_u, x_v, r = (np.array(v, dtype=np.uint64) for v in ([5, 200], [3, 0], [250, 100]))
 
@@ -530,7 +530,7 @@ def _nb03_weighted_accuracy(client_metrics):
 
 
 def test_weighted_client_accuracy_reference_by_hand():
-    from course_utils.exercises import _client_weighted_accuracy
+    from course_utils.exercises.evaluation import _client_weighted_accuracy
 
     metrics = {3: {"num_examples": 10, "accuracy": 0.5}, 7: {"num_examples": 100, "accuracy": 1.0}}
 
@@ -633,7 +633,7 @@ def test_check_worst_evaluated_client_says_not_answered():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_client_updates_reference_counts_what_fedavg_samples(seed):
-    from course_utils.exercises import _client_updates, _random_sampling_setup
+    from course_utils.exercises.evaluation import _client_updates, _random_sampling_setup
     from course_utils.strategy import FedAvg
 
     rng = np.random.default_rng(seed)
@@ -646,7 +646,7 @@ def test_client_updates_reference_counts_what_fedavg_samples(seed):
 
 
 def test_client_updates_reference_by_hand():
-    from course_utils.exercises import _client_updates
+    from course_utils.exercises.evaluation import _client_updates
 
     assert _client_updates(20, 20, 0.3) == 120  # 6 clients a round
     assert _client_updates(10, 5, 0.1) == 10  # int(1.0) = 1 < min_fit_clients = 2
@@ -697,7 +697,7 @@ def test_check_largest_class_share_accepts_the_right_answer():
 
 
 def test_check_largest_class_share_reference_on_a_hand_computed_case():
-    from course_utils.exercises import _largest_class_share
+    from course_utils.exercises.heterogeneity import _largest_class_share
 
     # client 0: 3 of 4 in its top class; client 1: balanced over 2 classes -> mean of 0.75 and 0.5
     assert _largest_class_share(np.array([[3, 1, 0], [0, 5, 5]])) == pytest.approx(0.625)
@@ -750,7 +750,7 @@ def test_check_proximal_term_accepts_the_right_answer():
 
 
 def test_check_proximal_term_reference_on_a_hand_computed_case():
-    from course_utils.exercises import _proximal_term
+    from course_utils.exercises.heterogeneity import _proximal_term
 
     # differences 3, 4 (one layer) and 12 (another): squared distance 9 + 16 + 144 = 169
     parameters, global_parameters = [np.array([3.0, 4.0]), np.array([12.0])], [np.zeros(2), np.zeros(1)]
@@ -806,7 +806,7 @@ def test_check_round_success_probability_accepts_the_right_answer():
 
 
 def test_round_success_probability_reference_matches_hand_computed_cases():
-    from course_utils.exercises import _round_success_probability
+    from course_utils.exercises.failures import _round_success_probability
 
     assert _round_success_probability(10, 0.5, 8) == pytest.approx(56 / 1024)  # 45 + 10 + 1 ways of 8+ successes
     assert _round_success_probability(10, 0.5, 2) == pytest.approx(1 - 11 / 1024)
@@ -815,7 +815,7 @@ def test_round_success_probability_reference_matches_hand_computed_cases():
 
 
 def test_round_success_probability_reference_agrees_with_simulated_dropouts():
-    from course_utils.exercises import _round_success_probability
+    from course_utils.exercises.failures import _round_success_probability
     from course_utils.faults import ClientDropout, make_unreliable
 
     class Stub:
@@ -890,7 +890,7 @@ def test_check_round_times_accepts_the_right_answer():
 
 
 def test_round_times_reference_matches_hand_computed_cases():
-    from course_utils.exercises import _round_times
+    from course_utils.exercises.failures import _round_times
 
     speeds = np.array([100.0, 10.0])  # 4 steps of 16 examples: 0.64 s and 6.4 s
     assert _round_times(speeds, 4, 16, 1.0) == pytest.approx((6.4, 1.0, 1.6))  # partial: the slow one does 1 step
@@ -900,7 +900,8 @@ def test_round_times_reference_matches_hand_computed_cases():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
-    from course_utils.exercises import DEADLINE_POLICIES, _random_round, _round_times
+    from course_utils.exercises import DEADLINE_POLICIES
+    from course_utils.exercises.failures import _random_round, _round_times
     from course_utils.faults import TimedClient
     from course_utils.strategy import DeadlineFedAvg
 
@@ -941,7 +942,8 @@ def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
     ],
 )
 def test_check_round_times_rejects_typical_mistakes_with_a_hint(mistake, hint):
-    from course_utils.exercises import _round_times_with, check_round_times
+    from course_utils.exercises.failures import _round_times_with
+    from course_utils.exercises import check_round_times
 
     verdict = check_round_times(lambda *args: _round_times_with(*args, **mistake))
 
@@ -979,7 +981,7 @@ def test_check_round_continues_accepts_the_right_answer():
 
 
 def test_round_continues_reference_matches_hand_computed_cases():
-    from course_utils.exercises import _round_continues
+    from course_utils.exercises.failures import _round_continues
 
     assert _round_continues(10, 2, 8, True)  # exactly the minimum succeeded
     assert not _round_continues(10, 3, 8, True)
@@ -1130,7 +1132,7 @@ def test_check_top_k_vector_accepts_the_right_answer():
 
 
 def test_top_k_vector_reference_by_hand():
-    from course_utils.exercises import _top_k_vector
+    from course_utils.exercises.aggregation import _top_k_vector
 
     np.testing.assert_array_equal(_top_k_vector(np.array([0.5, -3.0, 2.0, 0.1]), 2), [0.0, -3.0, 2.0, 0.0])
 
@@ -1184,7 +1186,7 @@ def test_check_clip_update_accepts_global_norm_clipping_written_another_way():
 
 
 def test_clip_update_reference_by_hand():
-    from course_utils.exercises import _dp_clipped
+    from course_utils.exercises.privacy import _dp_clipped
 
     big = _dp_clipped([np.array([3.0, 0.0]), np.array([4.0])], 1.0)  # norm 5: scaled by 1/5
     small = _dp_clipped([np.array([0.3]), np.array([0.4])], 1.0)  # norm 0.5: unchanged
@@ -1230,7 +1232,8 @@ def test_check_clip_update_says_not_answered():
 
 
 def test_check_laplace_scale_accepts_sensitivity_over_epsilon():
-    from course_utils.exercises import _dp_laplace_scale, check_laplace_scale
+    from course_utils.exercises.privacy import _dp_laplace_scale
+    from course_utils.exercises import check_laplace_scale
 
     assert check_laplace_scale(lambda sensitivity, epsilon: sensitivity / epsilon)
     assert _dp_laplace_scale(30.0, 0.5) == pytest.approx(60.0)  # stays capped at 30 days, epsilon 0.5
@@ -1327,7 +1330,7 @@ def test_check_malignant_recall_accepts_true_positives_over_malignant_cases():
 
 
 def test_malignant_recall_reference_by_hand():
-    from course_utils.exercises import _malignant_recall
+    from course_utils.exercises.hospitals import _malignant_recall
 
     labels, predictions = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 0, 0, 1])  # 2 of 3 cancers caught
     assert _malignant_recall(labels, predictions) == pytest.approx(2 / 3)
@@ -1422,7 +1425,7 @@ def test_check_pooled_std_accepts_the_pooled_std_written_another_way():
 
 
 def test_pooled_std_reference_equals_np_std_of_the_pooled_values():
-    from course_utils.exercises import _pooled_std
+    from course_utils.exercises.hospitals import _pooled_std
 
     a, b = np.array([1.0, 2.0, 3.0]), np.array([10.0])
     stats = [(a.size, a.sum(), np.sum(a**2)), (b.size, b.sum(), np.sum(b**2))]

@@ -1,0 +1,39 @@
+"""Self-checking exercises: compare a learner's answer with the reference and say what differs.
+
+``core`` holds the machinery: ``check_function`` runs the learner's function and the
+reference on the same random inputs, ``check_value`` compares one answer, and both return a
+:class:`Verdict` (true when right, shown in a notebook as its message). The other modules
+hold the named checks the notebooks use, one module per topic; all are importable from here.
+"""
+
+from course_utils.exercises.aggregation import check_coordinate_median, check_quantized_bytes, check_top_k_vector
+from course_utils.exercises.analytics import check_dropout_tolerance, check_federated_mean, check_mask_pair
+from course_utils.exercises.core import Hint, Verdict, check_function, check_value, difference
+from course_utils.exercises.evaluation import (
+    check_client_updates,
+    check_weighted_client_accuracy,
+    check_worst_evaluated_client,
+)
+from course_utils.exercises.failures import (
+    DEADLINE_POLICIES,
+    check_round_continues,
+    check_round_success_probability,
+    check_round_times,
+)
+from course_utils.exercises.flower import FLOWER_FEDAVG_NAMES, check_array_record_conversion, check_flower_fedavg_arguments
+from course_utils.exercises.heterogeneity import check_largest_class_share, check_proximal_term, check_slowest_alpha
+from course_utils.exercises.hospitals import check_biggest_gain, check_malignant_recall, check_pooled_std
+from course_utils.exercises.local_data import check_unseen_fraction, check_update_bytes, check_worst_client
+from course_utils.exercises.privacy import check_clip_update, check_laplace_scale, check_smaller_epsilon
+from course_utils.exercises.rounds import check_apply_differences, check_weighted_average
+
+__all__ = [
+    "DEADLINE_POLICIES", "FLOWER_FEDAVG_NAMES", "Hint", "Verdict", "check_apply_differences",
+    "check_array_record_conversion", "check_biggest_gain", "check_client_updates", "check_clip_update",
+    "check_coordinate_median", "check_dropout_tolerance", "check_federated_mean", "check_flower_fedavg_arguments",
+    "check_function", "check_laplace_scale", "check_largest_class_share", "check_malignant_recall", "check_mask_pair",
+    "check_pooled_std", "check_proximal_term", "check_quantized_bytes", "check_round_continues",
+    "check_round_success_probability", "check_round_times", "check_slowest_alpha", "check_smaller_epsilon",
+    "check_top_k_vector", "check_unseen_fraction", "check_update_bytes", "check_value", "check_weighted_average",
+    "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
+]

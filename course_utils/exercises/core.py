@@ -1,0 +1,150 @@
+"""Self-checking exercises: compare a learner's answer with the reference and say what differs.
+
+``check_function`` runs the learner's function and the reference on the same random inputs;
+``check_value`` compares one answer. Both return a :class:`Verdict`: true when the answer is
+right, shown in a notebook as its message. A function that still raises
+``NotImplementedError`` counts as "not answered yet".
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a check: ``bool(verdict)`` says whether it passed; it displays as its message."""
+
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+Hint = tuple[Callable[..., Any], str]  # (a known wrong function, what to tell a learner who wrote it)
+
+
+def _describe(value: Any) -> str:
+    """A short description of an input or output: arrays by shape, short values in full."""
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}" if value.size > 6 else np.array2string(value, precision=4)
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_describe(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def difference(got: Any, expected: Any, atol: float = 1e-6) -> str | None:
+    """What differs between ``got`` and ``expected`` (numbers, arrays, lists/tuples of them), or None."""
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}"
+        if len(got) != len(expected):
+            return f"expected {len(expected)} items, got {len(got)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            problem = difference(g, e, atol)
+            if problem:
+                return f"item {i}: {problem}"
+        return None
+    if isinstance(expected, (str, bool)) or expected is None:
+        return None if got == expected else f"expected {expected!r}, got {got!r}"
+    try:
+        got_array, expected_array = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return f"expected a number or array like {_describe(expected)}, got {_describe(got)}"
+    if got_array.shape != expected_array.shape:
+        return f"expected shape {expected_array.shape}, got shape {got_array.shape}"
+    if not np.allclose(got_array, expected_array, atol=atol, rtol=1e-5, equal_nan=True):
+        with np.errstate(invalid="ignore"):  # inf - inf
+            gap = np.abs(got_array - expected_array)
+        close = np.isclose(got_array, expected_array, atol=atol, rtol=1e-5, equal_nan=True)
+        # a NaN (or inf) where a number is expected is an infinite difference
+        gap = np.where(close, 0.0, np.nan_to_num(gap, nan=np.inf, posinf=np.inf))
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(gap), gap.shape)) if gap.ndim else ()
+        return (f"values differ: expected {_describe(expected_array)}, got {_describe(got_array)} "
+                f"(largest difference {np.max(gap):.4g}{f' at index {where}' if where else ''})")
+    return None
+
+
+def check_function(
+    learner_fn: Callable[..., Any],
+    reference_fn: Callable[..., Any],
+    make_inputs: Callable[[np.random.Generator], tuple],
+    trials: int = 10,
+    hints: Sequence[Hint] = (),
+    atol: float = 1e-6,
+    seed: int = 0,
+) -> Verdict:
+    """Call both functions on ``trials`` random inputs from ``make_inputs(rng)`` and compare.
+
+    ``hints`` pairs known wrong functions with advice: if the learner's output matches one,
+    the advice is added. The verdict is correct when every trial matches.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        args = make_inputs(rng)
+        expected = reference_fn(*copy.deepcopy(args))
+        try:
+            got = learner_fn(*copy.deepcopy(args))
+        except NotImplementedError:
+            return Verdict(False, "Not answered yet: replace `raise NotImplementedError` with your code, then run this cell again.")
+        except Exception as error:
+            return Verdict(False, f"✗ Your function raised {type(error).__name__}: {error}\n  on input {_describe(args)}")
+        problem = difference(got, expected, atol)
+        if problem:
+            message = f"✗ Not yet. On input {_describe(args)}:\n  {problem}"
+            for wrong_fn, advice in hints:
+                if difference(got, wrong_fn(*copy.deepcopy(args)), atol) is None:
+                    message += f"\n  Hint: {advice}"
+                    break
+            return Verdict(False, message)
+    return Verdict(True, f"✓ Correct: your function matches the reference on {trials} random inputs.")
+
+
+def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6) -> Verdict:
+    """Compare one answer with the expected one; if wrong, the verdict includes ``explanation``."""
+    if answer is None or answer is Ellipsis:
+        return Verdict(False, "Not answered yet: set your answer in the cell above, then run this cell again.")
+    problem = difference(answer, expected, atol)
+    if problem:
+        return Verdict(False, f"✗ Not yet: {problem}.\n  {explanation}")
+    return Verdict(True, "✓ Correct.")
+
+
+def _matching_hints(fn: Callable[..., Any], hints: Sequence[Hint], make_inputs: Callable[[np.random.Generator], tuple],
+                    trials: int, seed: int = 0) -> list[Hint]:
+    """The hints whose wrong function gives the same answers as ``fn`` on all ``trials`` inputs.
+
+    When answers take few values (booleans, small counts), a wrong function can agree with the
+    learner's on the one failing input by chance; agreeing on every input identifies the mistake.
+    A wrong hint misleads more than none, so a function that matches no hint gets none.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = [make_inputs(rng) for _ in range(trials)]
+
+    def agrees(wrong_fn: Callable[..., Any]) -> bool:
+        try:
+            return all(difference(fn(*copy.deepcopy(a)), wrong_fn(*copy.deepcopy(a))) is None for a in inputs)
+        except Exception:  # the learner's function raised: check_function reports it
+            return False
+
+    return [hint for hint in hints if agrees(hint[0])]
+
+
+def _check_with_hints(
+    fn: Callable[..., Any], reference_fn: Callable[..., Any], make_inputs: Callable[[np.random.Generator], tuple],
+    trials: int, hints: Sequence[Hint],
+) -> Verdict:
+    """``check_function`` on ``trials`` inputs, giving only the hints that describe ``fn``'s mistake."""
+    return check_function(fn, reference_fn, make_inputs, trials=trials,
+                          hints=_matching_hints(fn, hints, make_inputs, trials))

@@ -1,0 +1,202 @@
+"""Exercise checks: failures and stragglers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from course_utils.exercises.core import Verdict, _check_with_hints
+
+
+def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_clients: int) -> float:
+    """Reference: the chance that at least ``min_fit_clients`` of ``num_sampled`` clients succeed,
+    each failing independently with probability ``failure_rate`` (a binomial tail)."""
+    from math import comb
+
+    success = 1.0 - failure_rate
+    return float(sum(comb(num_sampled, k) * success**k * failure_rate ** (num_sampled - k)
+                     for k in range(min_fit_clients, num_sampled + 1)))
+
+
+def _random_unreliable_round(rng: np.random.Generator) -> tuple[int, float, int]:
+    """A number of sampled clients (1 to 30), a failure rate and a minimum of successes."""
+    num_sampled = int(rng.integers(1, 31))
+    failure_rate = float(rng.choice([0.05, 0.1, 0.2, 0.3, 0.5, 0.7]))
+    return num_sampled, failure_rate, int(rng.integers(1, num_sampled + 1))
+
+
+def _binomial_sum(n: int, p_success: float, ks: range) -> float:
+    """The chance that the number of successes out of ``n`` tries (each ``p_success``) is in ``ks``."""
+    from math import comb
+
+    return float(sum(comb(n, k) * p_success**k * (1 - p_success) ** (n - k) for k in ks))
+
+
+def check_round_success_probability(fn: Callable[[int, float, int], float]) -> Verdict:
+    """``fn(num_sampled, failure_rate, min_fit_clients)``: the chance that a round has enough successes."""
+    return _check_with_hints(
+        fn,
+        _round_success_probability,
+        _random_unreliable_round,
+        trials=20,
+        hints=[
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(m, m + 1)),
+             "that is the chance that exactly min_fit_clients succeed; add up the chances of k successes "
+             "for every k from min_fit_clients to num_sampled."),
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(m + 1, n + 1)),
+             "exactly min_fit_clients successes are enough: start the sum at k = min_fit_clients."),
+            (lambda n, p, m: _binomial_sum(n, p, range(m, n + 1)),
+             "each client SUCCEEDS with probability 1 - failure_rate: k successes have probability "
+             "comb(n, k) * (1 - failure_rate)**k * failure_rate**(n - k)."),
+            (lambda n, p, m: _binomial_sum(n, 1 - p, range(0, m)),
+             "that is the chance that the round FAILS (fewer than min_fit_clients successes); the question "
+             "asks for the chance that it goes on: 1 minus that."),
+            (lambda n, p, m: float(n * (1 - p) >= m),
+             "that compares the expected number of successes with the minimum; the question asks for a "
+             "probability: the sum over k >= min_fit_clients of the chance of exactly k successes."),
+        ],
+    )
+
+
+DEADLINE_POLICIES = ("wait", "drop", "partial")
+
+
+def _round_times(speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float) -> tuple[float, float, float]:
+    """Reference: simulated seconds of one ``DeadlineFedAvg`` round of ``faults.TimedClient`` clients,
+    under the policies ``"wait"``, ``"drop"`` and ``"partial"``, in that order.
+
+    Client ``i`` needs ``steps * batch_size / speeds[i]`` seconds. ``"wait"``: the slowest client's time.
+    ``"drop"``: ``deadline`` if any client is late, else the slowest time. ``"partial"``: each client does
+    the whole steps that fit before the deadline (at least one), and the slowest of those times.
+    """
+    return _round_times_with(speeds, local_steps, batch_size, deadline)
+
+
+def _round_times_with(speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float,
+                      **mistake: Any) -> tuple[float, float, float]:
+    """``_round_times``, or (for the hints) with one of ``_round_time_with``'s typical mistakes."""
+    return tuple(_round_time_with(speeds, local_steps, batch_size, deadline, policy, **mistake)
+                 for policy in DEADLINE_POLICIES)
+
+
+def _round_time_with(
+    speeds: np.ndarray, local_steps: int, batch_size: int, deadline: float, policy: str, *,
+    reduce: Callable[[np.ndarray], float] = np.max, per_batch: bool = True, drop: str = "deadline",
+    partial: str = "whole",
+) -> float:
+    """One round's simulated seconds under ``policy`` (see ``_round_times``).
+
+    The keyword arguments make the typical mistakes, for the hints: ``reduce=np.mean``,
+    ``per_batch=False`` (time = steps / speed), ``drop`` in "on_time" / "wait", ``partial`` in
+    "wait" / "fractional" / "zero" (no minimum of one step).
+    """
+    speeds = np.asarray(speeds, dtype=np.float64)
+    steps = np.full(speeds.shape, float(local_steps))
+    if policy == "partial" and partial in ("whole", "zero"):
+        steps = np.minimum(steps, (deadline * speeds) // batch_size)
+        steps = np.maximum(1.0, steps) if partial == "whole" else steps
+    times = steps * (batch_size if per_batch else 1) / speeds
+    if policy == "partial" and partial == "fractional":
+        times = np.minimum(times, deadline)
+    if policy == "drop" and np.any(times > deadline):
+        if drop == "deadline":
+            return float(deadline)
+        if drop == "on_time":
+            times = times[times <= deadline]
+            return float(reduce(times)) if times.size else 0.0
+    return float(reduce(times))
+
+
+def _random_round(rng: np.random.Generator) -> tuple[np.ndarray, int, int, float]:
+    """2 to 6 log-normal client speeds (examples per second), local steps, a batch size and a deadline."""
+    speeds = np.round(100.0 * np.exp(rng.standard_normal(int(rng.integers(2, 7)))), 1).clip(min=1.0)
+    local_steps, batch_size = int(rng.integers(1, 9)), int(rng.choice([8, 16, 32]))
+    deadline = float(rng.choice([0.5, 1.0, 2.0, 4.0]))
+    return speeds, local_steps, batch_size, deadline
+
+
+def check_round_times(fn: Callable[[np.ndarray, int, int, float], tuple[float, float, float]]) -> Verdict:
+    """``fn(speeds, local_steps, batch_size, deadline)``: simulated seconds of one round of DeadlineFedAvg
+    under the policies ``("wait", "drop", "partial")``, as a tuple in that order."""
+    return _check_with_hints(
+        fn,
+        _round_times,
+        _random_round,
+        trials=20,
+        hints=[
+            (lambda *args: _round_times_with(*args, reduce=np.mean),
+             "a round lasts until its last client reports: take the max of the clients' times, not the mean."),
+            (lambda *args: _round_times_with(*args, per_batch=False),
+             "speed is in examples per second and one step processes batch_size examples: "
+             "a client needs local_steps * batch_size / speed seconds."),
+            (lambda *args: _round_times_with(*args, drop="on_time"),
+             "under 'drop' the server only knows a client is late when the deadline passes: if anyone is late, "
+             "the round lasts exactly `deadline`."),
+            (lambda *args: _round_times_with(*args, drop="wait"),
+             "under 'drop' the server stops waiting at the deadline: if anyone is late, the round lasts `deadline`."),
+            (lambda *args: _round_times_with(*args, partial="wait"),
+             "under 'partial' each client does only the steps that fit before the deadline: "
+             "min(local_steps, (deadline * speed) // batch_size), but at least 1."),
+            (lambda *args: _round_times_with(*args, partial="fractional"),
+             "under 'partial' clients do whole mini-batch steps: (deadline * speed) // batch_size of them "
+             "(at most local_steps, at least 1), each taking batch_size / speed seconds."),
+            (lambda *args: _round_times_with(*args, partial="zero"),
+             "a partial client always does at least one step, even if that step alone takes longer than "
+             "the deadline: max(1, ...)."),
+        ],
+    )
+
+
+def _round_continues(num_sampled: int, num_failed: int, min_fit_clients: int, accept_failures: bool) -> bool:
+    """Reference: whether ``FedAvg.aggregate_fit`` accepts such a round, asked of ``FedAvg`` itself."""
+    from course_utils.strategy import FedAvg, RoundFailedError
+
+    strategy = FedAvg(min_fit_clients=min_fit_clients, accept_failures=accept_failures)
+    results = [(cid, [np.zeros(1)], 1, {}) for cid in range(num_sampled - num_failed)]
+    failures = [(cid, RuntimeError("simulated")) for cid in range(num_sampled - num_failed, num_sampled)]
+    try:
+        strategy.aggregate_fit(1, results, failures)
+    except RoundFailedError:
+        return False
+    return True
+
+
+def _random_failed_round(rng: np.random.Generator) -> tuple[int, int, int, bool]:
+    """A round's sample size, failures (none in about a quarter of rounds), minimum and accept_failures.
+
+    The minimum often equals the number of successes, where ``>`` and ``>=`` differ.
+    """
+    num_sampled = int(rng.integers(2, 21))
+    num_failed = 0 if rng.random() < 0.25 else int(rng.integers(1, num_sampled + 1))
+    succeeded = num_sampled - num_failed
+    choice = rng.random()
+    if choice < 0.4 and succeeded >= 1:
+        min_fit_clients = succeeded
+    elif choice < 0.6:
+        min_fit_clients = min(num_sampled, succeeded + 1)
+    else:
+        min_fit_clients = int(rng.integers(1, num_sampled + 1))
+    return num_sampled, num_failed, min_fit_clients, bool(rng.random() < 0.6)
+
+
+def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
+    """``fn(num_sampled, num_failed, min_fit_clients, accept_failures)``: does FedAvg go on with the round?"""
+    return _check_with_hints(
+        fn,
+        _round_continues,
+        _random_failed_round,
+        trials=40,
+        hints=[
+            (lambda n, f, m, accept: n - f >= m,
+             "with accept_failures=False a single failure stops the run, however many clients succeeded."),
+            (lambda n, f, m, accept: (accept or f == 0) and n - f > m,
+             "exactly min_fit_clients successes are enough: compare with >=, not >."),
+            (lambda n, f, m, accept: (accept or f == 0) and f <= m,
+             "min_fit_clients is the least number of clients that must SUCCEED (num_sampled - num_failed), "
+             "not the most that may fail."),
+            (lambda n, f, m, accept: accept or f == 0,
+             "even with accept_failures=True a round needs at least min_fit_clients successes."),
+        ],
+    )

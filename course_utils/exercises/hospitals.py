@@ -1,0 +1,154 @@
+"""Exercise checks: hospitals: recall, gains, pooled statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from course_utils.exercises.core import Verdict, _check_with_hints, check_value
+
+_MALIGNANT = 0  # the breast-cancer table's label of a malignant tumour (1 is benign)
+
+
+def _malignant_recall(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """Reference: the share of the malignant tumours (label 0) predicted malignant: sensitivity, TP / (TP + FN)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    return float(np.mean(predictions[labels == _MALIGNANT] == _MALIGNANT))
+
+
+def _random_diagnoses(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """True labels and predictions (0 malignant, 1 benign) of 8 to 120 tumours.
+
+    At least one of each outcome (a cancer caught and one missed, a false alarm and a correct
+    all-clear), so that every rate, right or wrong, is defined.
+    """
+    num_extra = int(rng.integers(4, 117))
+    labels = rng.integers(0, 2, size=num_extra)
+    wrong = rng.random(num_extra) < rng.uniform(0.05, 0.4)
+    predictions = np.where(wrong, 1 - labels, labels)
+    labels, predictions = np.r_[[0, 0, 1, 1], labels], np.r_[[0, 1, 0, 1], predictions]
+    order = rng.permutation(labels.size)
+    return labels[order].astype(np.int64), predictions[order].astype(np.int64)
+
+
+def check_malignant_recall(fn: Callable[[np.ndarray, np.ndarray], float]) -> Verdict:
+    """``fn(labels, predictions)``: the malignant recall (sensitivity), with label 0 malignant and 1 benign."""
+    return _check_with_hints(
+        fn,
+        _malignant_recall,
+        _random_diagnoses,
+        trials=20,
+        hints=[
+            (lambda y, p: float(np.mean(p[y == 1] == 1)),
+             "that is the recall of the benign tumours (the specificity). In this table label 0 is malignant: "
+             "take the tumours whose label is 0 and count how many are predicted 0."),
+            (lambda y, p: float(np.mean(p == y)),
+             "that is the accuracy over all tumours. Recall looks only at the tumours that ARE malignant: "
+             "the share of them that the model flags as malignant."),
+            (lambda y, p: float(np.mean(y[p == 0] == 0)),
+             "that is the precision: of the tumours PREDICTED malignant, the share that are. Recall starts from "
+             "the tumours that ARE malignant (labels == 0) and asks how many were predicted malignant."),
+            (lambda y, p: float(np.mean(p[y == 0] == 1)),
+             "that is the share of cancers missed (the false-negative rate), which is 1 - recall."),
+            (lambda y, p: float(np.sum((p == 0) & (y == 0))),
+             "that is the number of cancers caught (true positives); divide it by the number of malignant tumours."),
+        ],
+    )
+
+
+def check_biggest_gain(
+    answer: Any,
+    alone: dict[int, float],
+    federated: float | dict[int, float],
+    counts: np.ndarray | None = None,
+    metric: str = "malignant recall",
+) -> Verdict:
+    """``answer``: the id of the hospital whose ``metric`` gains most from federation (federated minus alone).
+
+    ``alone`` maps each hospital to the ``metric`` of the model it trained on its own;
+    ``federated`` is the global model's (one number: one model serves all) or one per hospital.
+    ``counts`` (hospitals x classes, column 0 malignant), if given, explains the answer.
+    """
+    federated = dict(federated) if isinstance(federated, dict) else {h: float(federated) for h in alone}
+    gains = {h: federated[h] - alone[h] for h in alone}
+    best = int(max(gains, key=lambda h: (gains[h], -h)))
+    explanation = (f"Hospital {best} gains most: its {metric} goes from {alone[best]:.3f} on its own to "
+                   f"{federated[best]:.3f} with federated learning ({gains[best]:+.3f}).")
+    smallest = None
+    if counts is not None:
+        counts = np.asarray(counts)
+        row = counts[best]
+        smallest = int(np.argmin(counts.sum(axis=1)))
+        explanation += (f" Its own data: {int(row.sum())} patients, {int(row[_MALIGNANT])} of them malignant. A "
+                        "hospital gains most where its own data is thinnest in what the metric measures (for "
+                        "malignant recall: malignant cases), whatever its size; the others supply what it lacks.")
+    if answer is None or answer is Ellipsis:
+        pass  # check_value says "not answered yet"
+    elif isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
+        explanation = "The answer must be a hospital id: an integer, one of the keys of `alone`. " + explanation
+    elif not float(answer).is_integer():
+        explanation = ("Your answer looks like a score; the question asks for the hospital id (a key of `alone`). "
+                       + explanation)
+    elif int(answer) not in gains:
+        explanation = f"There is no hospital {int(answer)}; the ids are {sorted(gains)}. " + explanation
+    elif int(answer) != best:
+        explanation = f"Hospital {int(answer)} gains {gains[int(answer)]:+.3f}. " + explanation
+        if int(answer) == smallest:
+            explanation += " (The smallest hospital is not always the one that lacks most.)"
+    return check_value(answer, best, explanation)
+
+
+HospitalStats = list[tuple[int, float, float]]  # per hospital: (count, sum of the values, sum of their squares)
+
+
+def _pooled_std(stats: HospitalStats) -> float:
+    """Reference: the standard deviation of all the hospitals' values together (dividing by N, as ``np.std``)."""
+    count = sum(c for c, _, _ in stats)
+    mean = sum(s for _, s, _ in stats) / count
+    mean_of_squares = sum(q for _, _, q in stats) / count
+    return float(np.sqrt(max(mean_of_squares - mean**2, 0.0)))
+
+
+def _random_hospital_stats(rng: np.random.Generator) -> tuple[HospitalStats]:
+    """2 to 6 hospitals of 2 to 200 values each, with different means and spreads, as (count, sum, sum of squares)."""
+    stats = []
+    for _ in range(int(rng.integers(2, 7))):
+        values = rng.normal(rng.uniform(10.0, 20.0), rng.uniform(1.0, 4.0), size=int(rng.integers(2, 201)))
+        stats.append((int(values.size), float(values.sum()), float(np.sum(values**2))))
+    return (stats,)
+
+
+def _hospital_variances(stats: HospitalStats) -> np.ndarray:
+    return np.array([q / c - (s / c) ** 2 for c, s, q in stats])
+
+
+def check_pooled_std(fn: Callable[[HospitalStats], float]) -> Verdict:
+    """``fn(stats)``: the standard deviation over all hospitals' values, from each hospital's
+    ``(count, sum, sum of squares)`` only (dividing by the total count N, like ``np.std``)."""
+    def totals(stats: HospitalStats) -> tuple[float, float, float]:
+        return tuple(float(sum(column)) for column in zip(*stats))
+
+    return _check_with_hints(
+        fn,
+        _pooled_std,
+        _random_hospital_stats,
+        trials=20,
+        hints=[
+            (lambda stats: float(np.mean(np.sqrt(_hospital_variances(stats)))),
+             "that is the mean of the hospitals' own standard deviations. Add up the counts, the sums and the "
+             "sums of squares first; from the totals: mean = S / N, variance = Q / N - mean**2."),
+            (lambda stats: float(np.sqrt(np.dot([c for c, _, _ in stats], _hospital_variances(stats))
+                                         / sum(c for c, _, _ in stats))),
+             "that is the spread WITHIN the hospitals only: it misses that the hospitals' means differ from each "
+             "other. Work from the totals: variance = Q / N - (S / N)**2."),
+            (lambda stats: (lambda n, s, q: q / n - (s / n) ** 2)(*totals(stats)),
+             "that is the variance; the standard deviation is its square root."),
+            (lambda stats: (lambda n, s, q: float(np.sqrt((q - s**2 / n) / (n - 1))))(*totals(stats)),
+             "you divided by N - 1 (the sample standard deviation); this check, like np.std and load_dataset's "
+             "standardization, divides by N."),
+            (lambda stats: (lambda n, s, q: float(np.sqrt(q / n)))(*totals(stats)),
+             "that is the root mean square; subtract the squared mean: variance = Q / N - (S / N)**2."),
+        ],
+    )

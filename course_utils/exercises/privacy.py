@@ -1,0 +1,125 @@
+"""Exercise checks: differential privacy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from course_utils.exercises.core import Verdict, check_function, check_value
+
+
+def _dp_clipped(update: list[np.ndarray], clip_norm: float) -> list[np.ndarray]:
+    """Reference: ``update`` scaled down to global L2 norm at most ``clip_norm`` (see ``privacy.clip_update``)."""
+    from course_utils.privacy import clip_update
+
+    return clip_update(update, clip_norm)[0]
+
+
+def _dp_global_norm(update: list[np.ndarray]) -> float:
+    return float(np.sqrt(sum(np.sum(np.square(a)) for a in update)))
+
+
+def _dp_clip_and_norm(update: list[np.ndarray], clip_norm: float) -> tuple[list[np.ndarray], float]:
+    """What ``privacy.clip_update`` returns, (clipped update, original norm): a known wrong answer to the exercise."""
+    from course_utils.privacy import clip_update
+
+    return clip_update(update, clip_norm)
+
+
+def _dp_random_update_and_clip_norm(rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """An update of 2 or 3 float64 arrays (a weight matrix, a bias, ...) and a bound from 0.3 to 3 times its norm."""
+    shapes = [(int(rng.integers(2, 5)), int(rng.integers(2, 6))), (int(rng.integers(2, 5)),)]
+    shapes += [(int(rng.integers(2, 4)),)] * int(rng.integers(0, 2))
+    update = [rng.normal(scale=float(rng.uniform(0.01, 2.0)), size=shape) for shape in shapes]
+    return update, float(_dp_global_norm(update) * rng.choice([0.3, 0.6, 0.9, 1.5, 3.0]))
+
+
+def check_clip_update(fn: Callable[[list[np.ndarray], float], list[np.ndarray]]) -> Verdict:
+    """``fn(update, clip_norm)``: the update (a list of arrays) scaled down to global L2 norm at most ``clip_norm``."""
+    return check_function(
+        fn,
+        _dp_clipped,
+        _dp_random_update_and_clip_norm,
+        trials=20,
+        hints=[
+            (lambda update, c: [a * min(1.0, c / np.linalg.norm(a)) for a in update],
+             "you clipped each array to clip_norm on its own. The bound is on the norm of the whole update, all "
+             "arrays taken together: sqrt of the sum of the squares of every entry of every array. Then scale every "
+             "array by the same factor."),
+            (lambda update, c: [a * c / _dp_global_norm(update) for a in update],
+             "you scaled every update to norm exactly clip_norm, also the small ones. An update already within the "
+             "bound must stay as it is: scale by min(1, clip_norm / norm)."),
+            (lambda update, c: [a * max(1.0, c / _dp_global_norm(update)) for a in update],
+             "you took max(1, clip_norm / norm): that enlarges small updates and leaves large ones unclipped. "
+             "Use min."),
+            (lambda update, c: [a / _dp_global_norm(update) for a in update],
+             "you divided by the norm, which gives every update norm 1; multiply by min(1, clip_norm / norm) instead."),
+            (lambda update, c: _dp_clip_and_norm(update, c),
+             "return the clipped arrays only (a list of arrays), not the norm as well."),
+        ],
+    )
+
+
+def _dp_laplace_scale(sensitivity: float, epsilon: float) -> float:
+    """Reference: the Laplace scale ``b = sensitivity / epsilon`` that makes a query epsilon-DP."""
+    return sensitivity / epsilon
+
+
+def _dp_random_sensitivity_and_epsilon(rng: np.random.Generator) -> tuple[float, float]:
+    return float(rng.choice([1.0, 2.0, 10.0, 30.0, 100.0]) * rng.uniform(0.5, 2.0)), float(rng.uniform(0.05, 5.0))
+
+
+def check_laplace_scale(fn: Callable[[float, float], float]) -> Verdict:
+    """``fn(sensitivity, epsilon)``: the scale of the Laplace noise that makes a query epsilon-DP."""
+    return check_function(
+        fn,
+        _dp_laplace_scale,
+        _dp_random_sensitivity_and_epsilon,
+        hints=[
+            (lambda s, e: 1.0 / e,
+             "1 / epsilon is the scale for a count, whose sensitivity is 1; a sum can move by up to its sensitivity "
+             "when one person joins or leaves, so the noise must grow with it: sensitivity / epsilon."),
+            (lambda s, e: e / s, "you divided the wrong way round: more privacy (smaller epsilon) needs MORE noise."),
+            (lambda s, e: s * e, "more privacy (smaller epsilon) needs MORE noise: divide by epsilon."),
+            (lambda s, e: np.sqrt(2) * s / e,
+             "that is the noise's standard deviation, sqrt(2) times the scale; the question asks for the scale b."),
+        ],
+    )
+
+
+DpSetting = dict[str, float]  # {"noise_multiplier": z, "sampling_rate": q, "num_rounds": T}
+
+
+def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSetting, delta: float = 1e-5) -> Verdict:
+    """``answer``: ``"A"`` or ``"B"``, the DP-FedAvg setting whose accountant gives the smaller epsilon at ``delta``.
+
+    Each setting is ``{"noise_multiplier", "sampling_rate", "num_rounds"}``; epsilons come from
+    ``privacy.dp_fedavg_epsilon``.
+    """
+    from course_utils.privacy import dp_fedavg_epsilon
+
+    def epsilon(setting: DpSetting) -> float:
+        return dp_fedavg_epsilon(setting["noise_multiplier"], setting["sampling_rate"], int(setting["num_rounds"]), delta)
+
+    eps_a, eps_b = epsilon(setting_a), epsilon(setting_b)
+    expected = "A" if eps_a < eps_b else "B"
+
+    def describe(name: str, setting: DpSetting, eps: float) -> str:
+        return (f"{name}: z = {setting['noise_multiplier']}, q = {setting['sampling_rate']}, "
+                f"{int(setting['num_rounds'])} rounds -> epsilon = {eps:.2f}")
+
+    explanation = (
+        f"The accountant says {describe('A', setting_a, eps_a)}; {describe('B', setting_b, eps_b)} (delta = {delta:g}). "
+        "More noise and fewer rounds both lower epsilon; so does a smaller sampling rate q, because a client left "
+        "out of a round is fully hidden in it (amplification by sampling): per round the privacy loss shrinks "
+        "roughly in proportion to q, while over T rounds it grows only about like sqrt(T)."
+    )
+    if isinstance(answer, str):
+        answer = answer.strip().upper()
+        if answer not in ("A", "B"):
+            explanation = "Answer with the string 'A' or 'B'. " + explanation
+    elif answer is not None and answer is not Ellipsis:
+        explanation = "Answer with the string 'A' or 'B'. " + explanation
+    return check_value(answer, expected, explanation)
