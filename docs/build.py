@@ -20,6 +20,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters import markdown2html
 
 ROOT = Path(__file__).resolve().parents[1]
+GOALS = "## Learning goals\n\nIn this notebook you will:"  # how every notebook introduces its goals
 STYLE = """<style>
 .course-nav { font-family: sans-serif; display: flex; justify-content: space-between; gap: 1em;
   max-width: 1000px; margin: 1em auto; padding: 0.6em 1em; background: #f3f5f8; border-radius: 6px; }
@@ -42,10 +43,10 @@ def notebooks() -> list[Path]:
 
 
 def title_and_goals(notebook: nbformat.NotebookNode) -> tuple[str, str]:
-    """The first markdown cell's ``# title`` and its "In this notebook you will" list (markdown)."""
+    """The first markdown cell's ``# title`` and the list under its ``## Learning goals`` (markdown)."""
     first = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     title = re.search(r"^# (.+)$", first, re.MULTILINE).group(1).strip()
-    goals = first.split("**In this notebook you will**", 1)[-1] if "**In this notebook you will**" in first else ""
+    goals = first.split(GOALS, 1)[-1] if GOALS in first else ""
     return title, goals.strip()
 
 

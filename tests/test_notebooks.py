@@ -38,7 +38,7 @@ def test_setup_cell_installs_only_on_colab(path):
 def test_skeleton_goals_parameters_summary_exercises(path):
     cells = cells_of(path)
     markdown = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
-    assert "**In this notebook you will**" in cells[0].source
+    assert "## Learning goals\n\nIn this notebook you will:" in cells[0].source
     for heading in ("## Parameters", "## Summary", "## Exercises"):
         assert heading in markdown, f"missing {heading!r}"
     parameter_cells = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
