@@ -20,7 +20,11 @@ from course_utils.exercises.failures import (
     check_round_success_probability,
     check_round_times,
 )
-from course_utils.exercises.flower import FLOWER_FEDAVG_NAMES, check_array_record_conversion, check_flower_fedavg_arguments
+from course_utils.exercises.flower import (
+    FLOWER_FEDAVG_NAMES,
+    check_array_record_conversion,
+    check_flower_fedavg_arguments,
+)
 from course_utils.exercises.heterogeneity import check_largest_class_share, check_proximal_term, check_slowest_alpha
 from course_utils.exercises.hospitals import check_biggest_gain, check_malignant_recall, check_pooled_std
 from course_utils.exercises.local_data import check_unseen_fraction, check_update_bytes, check_worst_client

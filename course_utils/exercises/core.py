@@ -87,12 +87,15 @@ def check_function(
 ) -> Verdict:
     """Call both functions on ``trials`` random inputs from ``make_inputs(rng)`` and compare.
 
-    ``hints`` pairs known wrong functions with advice: if the learner's output matches one,
-    the advice is added. The verdict is correct when every trial matches.
+    ``hints`` pairs known wrong functions with advice. When the learner's function is wrong,
+    the first hint whose wrong function gives the same answers on every trial is added: with
+    answers that take few values (booleans, small counts) a wrong function can agree on one
+    input by chance, and a wrong hint misleads more than none. The verdict is correct when
+    every trial matches.
     """
     rng = np.random.default_rng(seed)
-    for _ in range(trials):
-        args = make_inputs(rng)
+    inputs = [make_inputs(rng) for _ in range(trials)]
+    for args in inputs:
         expected = reference_fn(*copy.deepcopy(args))
         try:
             got = learner_fn(*copy.deepcopy(args))
@@ -103,12 +106,19 @@ def check_function(
         problem = difference(got, expected, atol)
         if problem:
             message = f"✗ Not yet. On input {_describe(args)}:\n  {problem}"
-            for wrong_fn, advice in hints:
-                if difference(got, wrong_fn(*copy.deepcopy(args)), atol) is None:
-                    message += f"\n  Hint: {advice}"
-                    break
-            return Verdict(False, message)
+            advice = next((advice for wrong_fn, advice in hints if _agrees(learner_fn, wrong_fn, inputs, atol)), None)
+            return Verdict(False, message + (f"\n  Hint: {advice}" if advice else ""))
     return Verdict(True, f"✓ Correct: your function matches the reference on {trials} random inputs.")
+
+
+def _agrees(learner_fn: Callable[..., Any], wrong_fn: Callable[..., Any], inputs: list[tuple], atol: float) -> bool:
+    """Whether ``learner_fn`` gives the same answers as ``wrong_fn`` on every input (False if either raises)."""
+    try:
+        return all(
+            difference(learner_fn(*copy.deepcopy(a)), wrong_fn(*copy.deepcopy(a)), atol) is None for a in inputs
+        )
+    except Exception:  # the learner's function raised on another input: no hint fits
+        return False
 
 
 def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6) -> Verdict:
@@ -119,32 +129,3 @@ def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6
     if problem:
         return Verdict(False, f"✗ Not yet: {problem}.\n  {explanation}")
     return Verdict(True, "✓ Correct.")
-
-
-def _matching_hints(fn: Callable[..., Any], hints: Sequence[Hint], make_inputs: Callable[[np.random.Generator], tuple],
-                    trials: int, seed: int = 0) -> list[Hint]:
-    """The hints whose wrong function gives the same answers as ``fn`` on all ``trials`` inputs.
-
-    When answers take few values (booleans, small counts), a wrong function can agree with the
-    learner's on the one failing input by chance; agreeing on every input identifies the mistake.
-    A wrong hint misleads more than none, so a function that matches no hint gets none.
-    """
-    rng = np.random.default_rng(seed)
-    inputs = [make_inputs(rng) for _ in range(trials)]
-
-    def agrees(wrong_fn: Callable[..., Any]) -> bool:
-        try:
-            return all(difference(fn(*copy.deepcopy(a)), wrong_fn(*copy.deepcopy(a))) is None for a in inputs)
-        except Exception:  # the learner's function raised: check_function reports it
-            return False
-
-    return [hint for hint in hints if agrees(hint[0])]
-
-
-def _check_with_hints(
-    fn: Callable[..., Any], reference_fn: Callable[..., Any], make_inputs: Callable[[np.random.Generator], tuple],
-    trials: int, hints: Sequence[Hint],
-) -> Verdict:
-    """``check_function`` on ``trials`` inputs, giving only the hints that describe ``fn``'s mistake."""
-    return check_function(fn, reference_fn, make_inputs, trials=trials,
-                          hints=_matching_hints(fn, hints, make_inputs, trials))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, _check_with_hints
+from course_utils.exercises.core import Verdict, check_function
 
 
 def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_clients: int) -> float:
@@ -36,7 +36,7 @@ def _binomial_sum(n: int, p_success: float, ks: range) -> float:
 
 def check_round_success_probability(fn: Callable[[int, float, int], float]) -> Verdict:
     """``fn(num_sampled, failure_rate, min_fit_clients)``: the chance that a round has enough successes."""
-    return _check_with_hints(
+    return check_function(
         fn,
         _round_success_probability,
         _random_unreliable_round,
@@ -120,7 +120,7 @@ def _random_round(rng: np.random.Generator) -> tuple[np.ndarray, int, int, float
 def check_round_times(fn: Callable[[np.ndarray, int, int, float], tuple[float, float, float]]) -> Verdict:
     """``fn(speeds, local_steps, batch_size, deadline)``: simulated seconds of one round of DeadlineFedAvg
     under the policies ``("wait", "drop", "partial")``, as a tuple in that order."""
-    return _check_with_hints(
+    return check_function(
         fn,
         _round_times,
         _random_round,
@@ -183,7 +183,7 @@ def _random_failed_round(rng: np.random.Generator) -> tuple[int, int, int, bool]
 
 def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
     """``fn(num_sampled, num_failed, min_fit_clients, accept_failures)``: does FedAvg go on with the round?"""
-    return _check_with_hints(
+    return check_function(
         fn,
         _round_continues,
         _random_failed_round,

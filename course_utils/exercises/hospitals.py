@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, _check_with_hints, check_value
+from course_utils.exercises.core import Verdict, check_function, check_value
 
 _MALIGNANT = 0  # the breast-cancer table's label of a malignant tumour (1 is benign)
 
@@ -35,7 +35,7 @@ def _random_diagnoses(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
 
 def check_malignant_recall(fn: Callable[[np.ndarray, np.ndarray], float]) -> Verdict:
     """``fn(labels, predictions)``: the malignant recall (sensitivity), with label 0 malignant and 1 benign."""
-    return _check_with_hints(
+    return check_function(
         fn,
         _malignant_recall,
         _random_diagnoses,
@@ -130,7 +130,7 @@ def check_pooled_std(fn: Callable[[HospitalStats], float]) -> Verdict:
     def totals(stats: HospitalStats) -> tuple[float, float, float]:
         return tuple(float(sum(column)) for column in zip(*stats))
 
-    return _check_with_hints(
+    return check_function(
         fn,
         _pooled_std,
         _random_hospital_stats,
