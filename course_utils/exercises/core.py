@@ -129,3 +129,18 @@ def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6
     if problem:
         return Verdict(False, f"✗ Not yet: {problem}.\n  {explanation}")
     return Verdict(True, "✓ Correct.")
+
+
+def id_answer_problem(answer: Any, what: str, keys_name: str, looks_like: str) -> str | None:
+    """Why ``answer`` cannot be the id of a ``what`` (a key of ``keys_name``), or None if it can.
+
+    ``looks_like`` names what a float answer probably is (e.g. "an accuracy"). None and ``...``
+    pass: check_value reports them as not answered yet.
+    """
+    if answer is None or answer is Ellipsis:
+        return None
+    if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
+        return f"The answer must be a {what} id: an integer, one of the keys of {keys_name}."
+    if not float(answer).is_integer():
+        return f"Your answer looks like {looks_like}; the question asks for the {what} id (a key of {keys_name})."
+    return None

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function, check_value
+from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem
 
 ClientMetrics = dict[int, dict[str, float]]  # {cid: {"num_examples": ..., "accuracy": ..., ...}}
 
@@ -74,12 +74,11 @@ def check_worst_evaluated_client(answer: Any, client_metrics: ClientMetrics, cou
         explanation += (f" Its data: {int(row.sum())} examples, {share.max():.0%} of them of class {int(share.argmax())}; "
                         "one global model serves everyone, and it serves worst the clients whose data is mostly "
                         "the classes it is weakest on.")
-    if answer is None or answer is Ellipsis:
+    problem = id_answer_problem(answer, "client", "client_metrics", "an accuracy")
+    if problem:
+        explanation = f"{problem} {explanation}"
+    elif answer is None or answer is Ellipsis:
         pass  # check_value says "not answered yet"
-    elif isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
-        explanation = "The answer must be a client id: an integer, one of the keys of client_metrics. " + explanation
-    elif not float(answer).is_integer():
-        explanation = "Your answer looks like an accuracy; the question asks for the client id (a key of client_metrics). " + explanation
     elif int(answer) == best and best != worst:
         explanation = f"Client {best} is the best-served client, not the worst. " + explanation
     elif int(answer) not in client_metrics:

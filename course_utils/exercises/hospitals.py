@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function, check_value
+from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem
 
 _MALIGNANT = 0  # the breast-cancer table's label of a malignant tumour (1 is benign)
 
@@ -84,13 +84,11 @@ def check_biggest_gain(
         explanation += (f" Its own data: {int(row.sum())} patients, {int(row[_MALIGNANT])} of them malignant. A "
                         "hospital gains most where its own data is thinnest in what the metric measures (for "
                         "malignant recall: malignant cases), whatever its size; the others supply what it lacks.")
-    if answer is None or answer is Ellipsis:
+    problem = id_answer_problem(answer, "hospital", "`alone`", "a score")
+    if problem:
+        explanation = f"{problem} {explanation}"
+    elif answer is None or answer is Ellipsis:
         pass  # check_value says "not answered yet"
-    elif isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
-        explanation = "The answer must be a hospital id: an integer, one of the keys of `alone`. " + explanation
-    elif not float(answer).is_integer():
-        explanation = ("Your answer looks like a score; the question asks for the hospital id (a key of `alone`). "
-                       + explanation)
     elif int(answer) not in gains:
         explanation = f"There is no hospital {int(answer)}; the ids are {sorted(gains)}. " + explanation
     elif int(answer) != best:
