@@ -20,13 +20,21 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def execute(path: Path) -> float:
-    """Execute ``path`` in place; return the seconds it took."""
+def run(path: Path) -> tuple[nbformat.NotebookNode, float]:
+    """Execute ``path`` top to bottom in a fresh kernel started in its folder, writing nothing.
+
+    Returns the executed notebook and the seconds it took.
+    """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
-    seconds = time.perf_counter() - start
+    return notebook, time.perf_counter() - start
+
+
+def execute(path: Path) -> float:
+    """Execute ``path`` in place, without the progress bars' widget state; return the seconds it took."""
+    notebook, seconds = run(path)
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
     return seconds
