@@ -7,7 +7,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from course_utils.models import make_model
+from course_utils.client import make_client_fn
+from course_utils.models import get_parameters, make_model
+from course_utils.partition import iid
 
 # The tests train tiny models, for which a second thread only adds overhead; on a busy 2-core
 # machine torch's waiting threads made the suite about ten times slower (25 s instead of 3 s).
@@ -52,3 +54,17 @@ def logistic_fn():
 def sorted_labels() -> np.ndarray:
     """200 labels, 20 of each of 10 classes, sorted by class."""
     return np.repeat(np.arange(10), 20)
+
+
+SMALL_POPULATION = 4  # the clients of the simulation and fault tests
+
+
+@pytest.fixture
+def client_fn(feature_data, logistic_fn):
+    """``SMALL_POPULATION`` IID clients over ``feature_data``, each with a local test split."""
+    return make_client_fn(feature_data, iid(len(feature_data), SMALL_POPULATION, seed=0), logistic_fn, seed=0)
+
+
+@pytest.fixture
+def initial_parameters(logistic_fn):
+    return get_parameters(logistic_fn())

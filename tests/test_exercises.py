@@ -942,8 +942,8 @@ def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
     ],
 )
 def test_check_round_times_rejects_typical_mistakes_with_a_hint(mistake, hint):
-    from course_utils.exercises.failures import _round_times_with
     from course_utils.exercises import check_round_times
+    from course_utils.exercises.failures import _round_times_with
 
     verdict = check_round_times(lambda *args: _round_times_with(*args, **mistake))
 
@@ -1232,8 +1232,8 @@ def test_check_clip_update_says_not_answered():
 
 
 def test_check_laplace_scale_accepts_sensitivity_over_epsilon():
-    from course_utils.exercises.privacy import _dp_laplace_scale
     from course_utils.exercises import check_laplace_scale
+    from course_utils.exercises.privacy import _dp_laplace_scale
 
     assert check_laplace_scale(lambda sensitivity, epsilon: sensitivity / epsilon)
     assert _dp_laplace_scale(30.0, 0.5) == pytest.approx(60.0)  # stays capped at 30 days, epsilon 0.5

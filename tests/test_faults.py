@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from conftest import SMALL_POPULATION
 
-from course_utils.client import Client, make_client_fn
+from course_utils.client import Client
 from course_utils.faults import (
     ClientDropout,
     TimedClient,
@@ -10,12 +11,10 @@ from course_utils.faults import (
     make_timed,
     make_unreliable,
 )
-from course_utils.models import get_parameters
-from course_utils.partition import iid
 from course_utils.simulation import run_simulation
 from course_utils.strategy import DeadlineFedAvg, FedAvg
 
-NUM_CLIENTS = 4
+NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
 
 
 class StubClient:
@@ -39,15 +38,6 @@ def fails(client, server_round):
         return True
     return False
 
-
-@pytest.fixture
-def client_fn(feature_data, logistic_fn):
-    return make_client_fn(feature_data, iid(len(feature_data), NUM_CLIENTS, seed=0), logistic_fn, seed=0)
-
-
-@pytest.fixture
-def initial_parameters(logistic_fn):
-    return get_parameters(logistic_fn())
 
 
 # --- UnreliableClient ------------------------------------------------------------------------

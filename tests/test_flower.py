@@ -124,7 +124,7 @@ def test_stop_ends_a_process_and_the_processes_it_started():
 def test_running_stops_everything_even_when_the_block_fails(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     with pytest.raises(flower.FlowerError, match="did not answer"):
-        with flower.running([sleeper], {}, tmp_path, superlink_port=flower.free_port(), timeout=1) as processes:
+        with flower.running([sleeper], {}, tmp_path, superlink_port=flower.free_port(), timeout=1):
             pass  # never reached: nothing answers on the port
     log = next(tmp_path.glob("python*-0.log"))
     assert log.exists()

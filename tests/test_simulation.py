@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_POPULATION
 from torch.utils.data import TensorDataset
 
 from course_utils.client import Client, make_client_fn
@@ -11,7 +12,7 @@ from course_utils.partition import iid
 from course_utils.simulation import History, run_local_only, run_simulation
 from course_utils.strategy import FedAvg, RoundFailedError
 
-NUM_CLIENTS = 4
+NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
 
 
 class FailingClient(Client):
@@ -27,15 +28,6 @@ class NaNClient(Client):
     def fit(self, parameters, config):
         return [np.full_like(p, np.nan) for p in parameters], len(self.train_data), {"train_loss": 0.0}
 
-
-@pytest.fixture
-def client_fn(feature_data, logistic_fn):
-    return make_client_fn(feature_data, iid(len(feature_data), NUM_CLIENTS, seed=0), logistic_fn, seed=0)
-
-
-@pytest.fixture
-def initial_parameters(logistic_fn):
-    return get_parameters(logistic_fn())
 
 
 @pytest.fixture
