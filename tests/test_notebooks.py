@@ -1,11 +1,12 @@
 """Every notebook follows the course's skeleton (nbval checks their outputs separately)."""
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tools.sync_notebooks import badge, setup_source
+from tools.sync_notebooks import badge, settings, setup_source, synced
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -69,3 +70,11 @@ def test_only_known_tags_and_no_path_hacks(path):
 def test_each_notebook_links_to_the_next(index):
     last = cells_of(NOTEBOOKS[index])[-1]
     assert f"({NOTEBOOKS[index + 1].name})" in last.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_github_address_is_the_course_repository(path):
+    notebook = nbformat.read(path, as_version=4)
+    addresses = re.findall(r"https://github\.com/[\w.-]+/[\w-]+", "".join(c.source for c in notebook.cells))
+    assert set(addresses) == {f"https://github.com/{settings()['repository']}"}
+    assert synced(notebook, path.name) == [c.source for c in notebook.cells], "run python tools/sync_notebooks.py"

@@ -1,4 +1,4 @@
-"""Keep every notebook's Colab badge and setup cell in line with pyproject.toml's [tool.course].
+"""Keep every notebook's Colab badge, setup cell and GitHub addresses in line with [tool.course].
 
     python tools/sync_notebooks.py          # rewrite badges and setup cells where they differ
     python tools/sync_notebooks.py --check  # exit 1 if any notebook is out of date
@@ -18,6 +18,7 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE = re.compile(r'<a href="https://colab\.research\.google\.com/github/[^"]*">.*?</a>')
+GITHUB = re.compile(r"https://github\.com/[\w.-]+/[\w-]+")  # every GitHub address in a notebook is the course's
 
 
 def settings() -> dict[str, str]:
@@ -50,38 +51,31 @@ def setup_source() -> str:
     )
 
 
-def is_setup_cell(cell: nbformat.NotebookNode) -> bool:
-    return cell.cell_type == "code" and "google.colab" in cell.source
-
-
-def sync(path: Path) -> bool:
-    """Rewrite ``path``'s badge and setup cell if they differ; return True if it changed."""
-    notebook = nbformat.read(path, as_version=4)
-    changed = False
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and BADGE.search(cell.source):
-            new = BADGE.sub(badge(path.name), cell.source, count=1)
-        elif is_setup_cell(cell):
-            new = setup_source()
-        else:
-            continue
-        if new != cell.source:
-            cell.source, changed = new, True
-    if changed:
-        nbformat.write(notebook, path)
-    return changed
+def synced(notebook: nbformat.NotebookNode, name: str) -> list[str]:
+    """The sources ``notebook`` (file ``name``) should have: its badge for this repository and
+    reference, its first code cell the setup cell, and every GitHub address the repository's."""
+    first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    sources = []
+    for i, cell in enumerate(notebook.cells):
+        source = setup_source() if i == first_code else BADGE.sub(badge(name), cell.source, count=1)
+        sources.append(GITHUB.sub(f"https://github.com/{settings()['repository']}", source))
+    return sources
 
 
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        wanted = synced(notebook, path.name)
+        if wanted == [cell.source for cell in notebook.cells]:
+            continue
         if check:
-            notebook = nbformat.read(path, as_version=4)
-            sources = [c.source for c in notebook.cells]
-            if not any(badge(path.name) in s for s in sources) or setup_source() not in sources:
-                stale.append(path.name)
-        elif sync(path):
+            stale.append(path.name)
+        else:
+            for cell, source in zip(notebook.cells, wanted):
+                cell.source = source
+            nbformat.write(notebook, path)
             print(f"updated {path.name}")
     if stale:
         print("out of date (run python tools/sync_notebooks.py):", ", ".join(stale))
