@@ -3,7 +3,8 @@
 #
 #   bash course.sh          set up (first time only) and open the course in Jupyter Lab
 #   bash course.sh run      set up, then execute every notebook headless into build/executed/
-#   bash course.sh test     set up, then run the tests: unit tests and every notebook (nbval)
+#   bash course.sh test     set up, then run the tests: unit tests and every notebook (nbval);
+#                           any further arguments go to pytest (e.g. bash course.sh test notebooks/)
 #   bash course.sh docs     set up, then build the course site into docs/site/ (index.html)
 #
 # Set-up creates a virtual environment in .venv (or $COURSE_VENV) with Python 3.11 (or
@@ -47,6 +48,6 @@ case "$command" in
         --output-dir build/executed "$notebook"
       echo "$notebook: $((SECONDS - start)) s"
     done ;;
-  test) exec "$venv/bin/python" -m pytest ;;
+  test) exec "$venv/bin/python" -m pytest "${@:2}" ;;
   docs) "$venv/bin/python" docs/build.py && echo "Open docs/site/index.html in a browser." ;;
 esac

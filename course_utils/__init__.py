@@ -13,6 +13,7 @@ The modules follow the roles of a federated-learning job:
 - ``faults``      clients that fail or are slow, simulated
 - ``simulation``  the round loop, and the local-only baseline
 - ``evaluation``  server-side and per-client evaluation
+- ``replicate``   evidence over seeds: repeat an experiment, summarize, test a claim
 - ``secagg``      secure aggregation: pairwise masks, key agreement, secret sharing
 - ``privacy``     differential privacy: mechanisms, DP-FedAvg, privacy accounting
 - ``flower``      notebook 10 only: starts and stops Flower's processes (never imports flwr)

@@ -20,11 +20,48 @@ Config = dict[str, Any]
 Parameters = list[np.ndarray]
 
 DEFAULT_FIT_CONFIG: Config = {"local_epochs": 1, "batch_size": 16, "learning_rate": 0.1}
+FIT_CONFIG_KEYS = ("local_epochs", "local_steps", "batch_size", "learning_rate", "proximal_mu", "server_round", "seed")
+EVALUATE_CONFIG_KEYS = ("server_round", "seed")
 
 
 def client_seed(seed: int, cid: int, server_round: int, purpose: int = 0) -> int:
     """A seed for one client's work in one round, different for every argument combination."""
     return int(np.random.SeedSequence([seed, cid, server_round, purpose]).generate_state(1)[0])
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and (
+        isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def check_config(config: Config, allowed: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` for a config key outside ``allowed`` or a value outside its range.
+
+    Counts (``local_epochs``, ``local_steps``, ``batch_size``) are positive integers (``local_steps``
+    may be None), ``learning_rate`` a finite number > 0, ``proximal_mu`` a finite number >= 0,
+    ``server_round`` and ``seed`` integers >= 0.
+    """
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"config has unknown key(s) {unknown}; allowed keys: {list(allowed)}")
+    for key, value in config.items():
+        if key == "local_steps" and value is None:
+            continue
+        if key in ("local_epochs", "local_steps", "batch_size") and not (_is_integer(value) and value >= 1):
+            raise ValueError(f"config[{key!r}] must be a positive integer, got {value!r}")
+        if key in ("server_round", "seed") and not (_is_integer(value) and value >= 0):
+            raise ValueError(f"config[{key!r}] must be an integer >= 0, got {value!r}")
+        if key == "learning_rate" and not (_is_number(value) and np.isfinite(value) and value > 0):
+            raise ValueError(f"config['learning_rate'] must be a finite number > 0, got {value!r}")
+        if key == "proximal_mu" and not (_is_number(value) and np.isfinite(value) and value >= 0):
+            raise ValueError(f"config['proximal_mu'] must be a finite number >= 0 (0 is plain FedAvg), got {value!r}")
 
 
 class Client:
@@ -53,20 +90,23 @@ class Client:
     def fit(self, parameters: Parameters, config: Config) -> tuple[Parameters, int, dict[str, float]]:
         """Train ``parameters`` locally; return (new parameters, number of training examples, metrics).
 
-        ``config`` keys (defaults in ``DEFAULT_FIT_CONFIG``): ``local_epochs``, or
-        ``local_steps`` (mini-batch steps, takes precedence), ``batch_size``,
-        ``learning_rate``, ``server_round`` (seeds the shuffling), and ``proximal_mu``
-        (FedProx's proximal term, 0 by default).
+        ``config`` keys (defaults in ``DEFAULT_FIT_CONFIG``; any other key is refused, see
+        ``FIT_CONFIG_KEYS``): ``local_epochs``, or ``local_steps`` (mini-batch steps, takes
+        precedence), ``batch_size``, ``learning_rate``, ``proximal_mu`` (FedProx's proximal term,
+        0 by default), and ``server_round`` and ``seed``, which together with the client's id
+        seed the shuffling: ``run_simulation`` sends its run seed as ``seed``; without one the
+        client's own ``seed`` is used.
         """
+        check_config(config, FIT_CONFIG_KEYS)
         config = {**DEFAULT_FIT_CONFIG, **config}
         model = self.model_fn()
         set_parameters(model, parameters)
-        seed = client_seed(self.seed, self.cid, int(config.get("server_round", 0)))
+        seed = client_seed(int(config.get("seed", self.seed)), self.cid, int(config.get("server_round", 0)))
         stats = train(
             model,
             self.train_data,
             epochs=int(config["local_epochs"]),
-            steps=config.get("local_steps"),
+            steps=None if config.get("local_steps") is None else int(config["local_steps"]),
             batch_size=int(config["batch_size"]),
             lr=float(config["learning_rate"]),
             seed=seed,
@@ -76,6 +116,7 @@ class Client:
 
     def evaluate(self, parameters: Parameters, config: Config) -> tuple[float, int, dict[str, float]]:
         """Test ``parameters`` on the local test data: (loss, number of test examples, {"accuracy"})."""
+        check_config(config, EVALUATE_CONFIG_KEYS)
         if self.test_data is None or len(self.test_data) == 0:
             raise ValueError(f"client {self.cid} has no test_data to evaluate on")
         model = self.model_fn()

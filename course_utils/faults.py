@@ -23,7 +23,8 @@ class ClientDropout(RuntimeError):
 class UnreliableClient:
     """A client that drops out of ``fit`` with probability ``failure_rate`` in each round.
 
-    Whether client ``cid`` fails in round ``r`` depends only on ``(seed, cid, r)``.
+    Whether client ``cid`` fails in round ``r`` depends only on ``(seed, run seed, cid, r)``, where
+    the run seed is the ``seed`` that ``run_simulation`` sends in the config (0 without one).
     """
 
     def __init__(self, client: Client, failure_rate: float, seed: int = 0) -> None:
@@ -33,7 +34,8 @@ class UnreliableClient:
         self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
-        rng = np.random.default_rng(client_seed(self.seed, self.cid, int(config.get("server_round", 0)), purpose=2))
+        run_seed = int(config.get("seed", 0))
+        rng = np.random.default_rng([client_seed(self.seed, self.cid, int(config.get("server_round", 0)), purpose=2), run_seed])
         if rng.random() < self.failure_rate:
             raise ClientDropout(f"client {self.cid} dropped out (simulated, failure_rate={self.failure_rate})")
         return self.client.fit(parameters, config)
@@ -81,7 +83,8 @@ class TimedClient:
         steps = config.get("local_steps") or int(config.get("local_epochs", 1)) * steps_per_epoch
         if config.get("partial_work") and config.get("deadline") is not None:
             steps = max(1, min(steps, int(config["deadline"] * self.speed // batch_size)))
-        new_parameters, num_examples, metrics = self.client.fit(parameters, {**config, "local_steps": steps})
+        client_config = {k: v for k, v in config.items() if k not in ("deadline", "partial_work")}  # the server's, not the client's
+        new_parameters, num_examples, metrics = self.client.fit(parameters, {**client_config, "local_steps": steps})
         compute_time = steps * batch_size / self.speed  # each step costs one batch of examples
         return new_parameters, num_examples, {**metrics, "compute_time": compute_time, "steps": float(steps)}
 

@@ -11,7 +11,9 @@ from itertools import cycle
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
+from course_utils.replicate import Summary
 from course_utils.simulation import History
 
 
@@ -55,10 +57,59 @@ def plot_history(
     for (label, value), style in zip((references or {}).items(), cycle(("--", ":", "-."))):
         ax.axhline(value, linestyle=style, color="grey", label=label)
     ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{metric} ({kind})")
     if any(runs) or references:
         ax.legend()
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_band(
+    runs: Mapping[str, Sequence[History]],
+    metric: str = "accuracy",
+    kind: str = "centralized",
+    ax: Axes | None = None,
+    references: Mapping[str, float] | None = None,
+) -> Axes:
+    """For each ``{label: [History of seed 1, seed 2, ...]}``: the mean curve and a min-max band over seeds.
+
+    Runs that stopped early are drawn over the rounds that all of the label's seeds reached.
+    """
+    ax = _axes(ax)
+    for label, histories in runs.items():
+        if len(histories) == 0:
+            raise ValueError(f"runs[{label!r}] is empty: give at least one History")
+        series = [h.series(metric, kind) for h in histories]
+        length = min(len(rounds) for rounds, _ in series)
+        rounds = series[0][0][:length]
+        values = np.array([v[:length] for _, v in series])
+        (line,) = ax.plot(rounds, values.mean(axis=0), marker="o", markersize=3,
+                          label=f"{label} (mean of {len(histories)})" if label else None)
+        ax.fill_between(rounds, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
+    for (label, value), style in zip((references or {}).items(), cycle(("--", ":", "-."))):
+        ax.axhline(value, linestyle=style, color="grey", label=label)
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"{metric} ({kind}), band: min-max over seeds")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_summaries(summaries: Mapping[str, Summary], ax: Axes | None = None, ylabel: str = "accuracy") -> Axes:
+    """One figure per label: each seed as a dot, the mean as a bar with +/- one standard deviation."""
+    ax = _axes(ax)
+    for x, (label, summary) in enumerate(summaries.items()):
+        if not isinstance(summary, Summary):
+            raise TypeError(f"summaries[{label!r}] must be a Summary (from replicate.repeat), got {type(summary).__name__}")
+        ax.bar(x, summary.mean, yerr=summary.std, capsize=4, color="tab:blue", alpha=0.35)
+        spread = np.linspace(-0.15, 0.15, summary.n) if summary.n > 1 else np.zeros(1)
+        ax.scatter(x + spread, summary.values, color="tab:blue", s=14, zorder=3)
+    ax.set_xticks(range(len(summaries)))
+    ax.set_xticklabels(list(summaries), rotation=20 if len(summaries) > 4 else 0)
+    ax.set_ylabel(f"{ylabel} (dots: seeds; bar: mean +/- std)")
+    ax.grid(alpha=0.3, axis="y")
     return ax
 
 

@@ -110,7 +110,11 @@ def run_simulation(
     Each round: sample clients and send them the parameters (step 1), each trains locally
     (step 2) and returns its update (step 3), the strategy aggregates (step 4); then
     server-side and federated evaluation. Returns the final parameters and the History.
-    Same ``seed``, same client sampling, so the same History.
+
+    ``seed`` is the run's seed: it draws the client sample of every round and is sent to the
+    clients in the fit config (``config["seed"]``), from which each client derives its
+    shuffles (and a simulated fault its dropouts) for that round. Same ``seed``, same History;
+    another ``seed``, another run, even when every client takes part in every round.
 
     ``stop_when(history) -> bool``, if given, is asked after every round; the run ends early
     (after fewer than ``num_rounds`` rounds) as soon as it returns True, e.g.
@@ -121,6 +125,8 @@ def run_simulation(
         raise ValueError(f"num_clients must be a positive integer, got {num_clients}")
     if num_rounds < 1:
         raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     strategy.check_population(num_clients)
     strategy.reset()
     check_results([(initial_parameters, 1)])
@@ -131,6 +137,7 @@ def run_simulation(
     bar = tqdm(range(1, num_rounds + 1), desc="rounds", disable=not progress)
     for server_round in bar:
         cids, config = strategy.configure_fit(server_round, num_clients, rng)
+        config = {**config, "seed": seed}
         results, failures = _fit_round(client_fn, cids, parameters, config)
         if failures:
             history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]

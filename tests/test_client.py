@@ -76,6 +76,50 @@ def test_fit_local_steps_takes_precedence_over_local_epochs(client, global_param
     assert np.abs(one_step[0] - global_parameters[0]).max() < np.abs(many_epochs[0] - global_parameters[0]).max()
 
 
+def test_fit_seed_in_the_config_changes_the_shuffles_and_repeats_them(client, global_parameters):
+    first = client.fit(global_parameters, {"server_round": 1, "seed": 5})[0]
+    again = client.fit(global_parameters, {"server_round": 1, "seed": 5})[0]
+    other = client.fit(global_parameters, {"server_round": 1, "seed": 6})[0]
+
+    assert_same_parameters(first, again)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_fit_without_a_seed_in_the_config_uses_the_clients_own_seed(client, global_parameters):
+    assert_same_parameters(client.fit(global_parameters, {"server_round": 2})[0],
+                           client.fit(global_parameters, {"server_round": 2, "seed": client.seed})[0])
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"lr": 0.5}, r"unknown key\(s\) \['lr'\]; allowed keys: \['local_epochs'"),
+    ({"learning_rate": -1}, r"config\['learning_rate'\] must be a finite number > 0"),
+    ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"learning_rate": "0.1"}, "learning_rate"),
+    ({"batch_size": 1.7}, r"config\['batch_size'\] must be a positive integer, got 1.7"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": True}, "batch_size"),
+    ({"local_epochs": 0}, "local_epochs"),
+    ({"local_epochs": 2.5}, "local_epochs"),
+    ({"local_steps": -3}, "local_steps"),
+    ({"proximal_mu": -0.1}, "proximal_mu"),
+    ({"proximal_mu": float("inf")}, "proximal_mu"),
+    ({"server_round": -1}, "server_round"),
+    ({"seed": 0.5}, "seed"),
+])
+def test_fit_refuses_bad_config_naming_the_key(client, global_parameters, config, message):
+    with pytest.raises(ValueError, match=message):
+        client.fit(global_parameters, config)
+
+
+def test_fit_accepts_integral_floats_and_numpy_integers(client, global_parameters):
+    client.fit(global_parameters, {"batch_size": np.int64(8), "local_epochs": 1.0, "server_round": 1})
+
+
+def test_evaluate_refuses_unknown_config_keys(client, global_parameters):
+    with pytest.raises(ValueError, match="unknown key"):
+        client.evaluate(global_parameters, {"batch_size": 4})
+
+
 def test_evaluate_returns_loss_num_test_examples_and_accuracy(client, global_parameters):
     loss, num_examples, metrics = client.evaluate(global_parameters, {})
 

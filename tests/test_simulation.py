@@ -69,6 +69,43 @@ def test_different_seed_samples_different_clients(client_fn, initial_parameters)
     assert first.client_metrics != second.client_metrics
 
 
+def test_with_every_client_every_round_a_different_seed_still_gives_a_different_run(client_fn, initial_parameters,
+                                                                                     evaluate_fn):
+    """The run's seed reaches the clients' shuffles: full participation samples nothing, yet runs differ."""
+    runs = {seed: simulate(client_fn, initial_parameters, seed=seed, fraction_fit=1.0, fraction_evaluate=1.0,
+                           evaluate_fn=evaluate_fn) for seed in (11, 12)}
+
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[11][0], runs[12][0]))
+    assert runs[11][1] != runs[12][1]
+
+
+def test_with_every_client_every_round_the_same_seed_repeats_the_run_exactly(client_fn, initial_parameters):
+    first = simulate(client_fn, initial_parameters, seed=11, fraction_fit=1.0, fraction_evaluate=1.0)
+    second = simulate(client_fn, initial_parameters, seed=11, fraction_fit=1.0, fraction_evaluate=1.0)
+
+    assert first[1] == second[1]
+    assert all(np.array_equal(a, b) for a, b in zip(first[0], second[0]))
+
+
+def test_the_run_seed_is_sent_to_the_clients_in_the_fit_config(client_fn, initial_parameters):
+    seen = []
+
+    def recording_client_fn(cid):
+        client = client_fn(cid)
+        fit = client.fit
+        client.fit = lambda parameters, config: (seen.append(config), fit(parameters, config))[1]
+        return client
+
+    simulate(recording_client_fn, initial_parameters, num_rounds=2, seed=7)
+    assert seen and all(config["seed"] == 7 for config in seen)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_run_simulation_rejects_a_seed_that_is_not_a_non_negative_integer(seed, client_fn, initial_parameters):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        simulate(client_fn, initial_parameters, seed=seed)
+
+
 def test_history_records_every_round(client_fn, initial_parameters, evaluate_fn):
     _, history = simulate(client_fn, initial_parameters, num_rounds=3, evaluate_fn=evaluate_fn)
 
