@@ -31,6 +31,13 @@ def _describe(failures: list[Failure]) -> str:
     return shown + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
 
 
+def _sample_size(fraction: float, minimum: int, num_available: int) -> int:
+    """The one sample-size rule: ``min(num_available, max(int(fraction * num_available), minimum))``."""
+    if isinstance(num_available, bool) or not isinstance(num_available, (int, np.integer)) or num_available < 1:
+        raise ValueError(f"num_available must be an integer >= 1 (the clients to sample from), got {num_available!r}")
+    return min(int(num_available), max(int(fraction * num_available), minimum))
+
+
 @dataclass
 class FedAvg:
     """Federated averaging with client sampling, per-round config and two kinds of evaluation.
@@ -75,8 +82,23 @@ class FedAvg:
             if getattr(self, name) > num_clients:
                 raise ValueError(f"{name} must be at most num_clients ({num_clients}), got {getattr(self, name)}")
 
+    def num_fit_clients(self, num_available: int) -> int:
+        """How many clients a training round samples out of ``num_available``: Flower's rule.
+
+        ``int(fraction_fit * num_available)`` (rounded down), at least ``min_fit_clients``, at
+        most ``num_available``. (Flower's method of this name also returns ``min_available_clients``.)
+        """
+        return _sample_size(self.fraction_fit, self.min_fit_clients, num_available)
+
+    def num_evaluation_clients(self, num_available: int) -> int:
+        """How many clients federated evaluation samples: the rule of :meth:`num_fit_clients`
+        with ``fraction_evaluate`` and ``min_evaluate_clients`` (0 if ``fraction_evaluate`` is 0)."""
+        if self.fraction_evaluate == 0:
+            return 0
+        return _sample_size(self.fraction_evaluate, self.min_evaluate_clients, num_available)
+
     def _sample(self, fraction: float, minimum: int, num_clients: int, rng: np.random.Generator) -> list[int]:
-        size = min(num_clients, max(int(fraction * num_clients), minimum))
+        size = _sample_size(fraction, minimum, num_clients)
         return sorted(rng.choice(num_clients, size=size, replace=False).tolist())
 
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:

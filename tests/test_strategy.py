@@ -643,3 +643,22 @@ def test_secagg_fedavg_trains_like_fedavg_in_run_simulation(feature_data, logist
         assert np.allclose(p, s, rtol=0, atol=1e-5)
     assert secure.series("accuracy") == plain.series("accuracy")
     assert secure.final("upload_bytes", kind="fit") == 2 * (sum(p.size for p in initial_parameters) + 1 + 1) * 8
+
+
+@pytest.mark.parametrize(
+    ("fraction_fit", "min_fit_clients", "num_available", "expected"),
+    [(0.38, 1, 10, 3), (0.5, 2, 10, 5), (0.1, 2, 10, 2), (0.3, 8, 5, 5), (0.019, 1, 1000, 19)],
+)
+def test_num_fit_clients_is_the_sample_size_of_configure_fit(fraction_fit, min_fit_clients, num_available, expected):
+    strategy = FedAvg(fraction_fit=fraction_fit, min_fit_clients=min_fit_clients, min_available_clients=1)
+
+    assert strategy.num_fit_clients(num_available) == expected  # rounded down: 3.8 clients are 3, not 4
+    assert len(strategy.configure_fit(1, num_available, rng())[0]) == expected
+
+
+def test_num_evaluation_clients_follows_fraction_evaluate():
+    strategy = FedAvg(fraction_evaluate=0.38, min_evaluate_clients=1, min_available_clients=1)
+
+    assert strategy.num_evaluation_clients(10) == 3
+    assert len(strategy.configure_evaluate(1, 10, rng())[0]) == 3
+    assert FedAvg(fraction_evaluate=0.0).num_evaluation_clients(10) == 0
