@@ -8,31 +8,52 @@ are separate functions so that a notebook can run them one at a time:
 2. ``make_client``: each client's X25519 key pair and self-mask seed ``b_u``; the server relays
    the public keys to everyone.
 3. ``make_shares`` / ``hand_out_shares``: each client splits its private key and ``b_u`` into
-   Shamir shares, one for every client.
-4. ``mask_input``: ``y_u = x_u + PRG(b_u) + sum_{v>u} PRG(s_uv) - sum_{v<u} PRG(s_uv)``; some
-   clients drop out here, and their ``y_u`` never arrives.
-5. ``reveal_shares``: each surviving client gives the server its shares of ``b_u`` for every
-   surviving ``u`` and of the private key of every dropped ``u``, never both for the same ``u``.
+   Shamir shares, one for every client; each client becomes a ``ShareHolder``.
+4. ``mask_input``: ``y_u = x_u + PRG(b_u) + sum_{v>u} PRG(s_uv) - sum_{v<u} PRG(s_uv)``; clients
+   that drop out here never upload their ``y_u``.
+5. ``reveal_shares``: the server names the survivors and the dropped; each surviving client
+   gives it its shares of ``b_u`` for every surviving ``u`` and of the private key of every
+   dropped ``u``, after ``check_reveal_request`` (below).
 6. ``unmask``: the server rebuilds those secrets, removes the masks that do not cancel, and
    holds the sum; ``decode`` turns it back into floats.
 
 ``secure_sum`` runs all the steps and ``run_protocol`` returns the server's view of them;
 ``secure_weighted_average`` is FedAvg through secure aggregation.
 
+Which server it protects against. An honest-but-curious server, which follows the protocol
+but reads everything it receives, learns only the sum of at least ``threshold`` inputs
+(Bonawitz et al., Section 6.1). Against a server that lies about who dropped out, each client
+refuses a request that names fewer than ``threshold`` survivors, that does not name the client
+itself as a survivor, or that contradicts what it revealed earlier in the round (it never
+reveals both its share of ``b_u`` and its share of ``u``'s private key); with ``threshold >
+num_clients / 2`` such a server cannot unmask any single client's input within one round
+(``check_threshold`` gives the counting argument). That is less than the paper's
+active-adversary protocol (Section 6.2 and the consistency round of its Figure 4, where every
+survivor signs the same survivor list): by telling different clients different survivor lists,
+a lying server here can still learn the sum of fewer than ``threshold`` clients (two of five
+with threshold 3, say). Not protected at all: a server that forges clients (Sybils: without a
+public-key infrastructure it can play every client but one, and their "sum" is that one's
+input); a server colluding with ``threshold - 1`` clients, which could pool their shares with
+those it collects; clients that send a wrong input (nothing checks the sum, so one malicious
+client can corrupt it undetected); the sum itself, which DP must protect. Flower implements
+SecAgg+ (Bell et al., CCS 2020), which shares secrets with ``O(log n)`` neighbours instead of
+all ``n - 1`` clients; its client, like this one, refuses to unmask when fewer than
+``threshold`` survivors are listed.
+
 From ``cryptography``: X25519 key agreement, HKDF-SHA256 and AES-256-CTR (the PRG). Written out
 here: Shamir secret sharing (polynomials modulo a prime) and the fixed-point encoding.
-Simplifications against the paper, all harmless in one process with an honest-but-curious
-server: shares go to their holders directly (in the paper they travel through the server,
-encrypted with keys from a second key agreement); there are no signatures and no consistency
-round (the paper's defence against an actively malicious server); clients drop out only
-after masking; keys are fresh in every run (a real system also binds masks to the round).
+Simplifications against the paper, harmless in one process: shares go to their holders
+directly (in the paper they travel through the server, encrypted with keys from a second key
+agreement); there are no signatures; every client takes part until the shares are handed out
+(dropouts happen between that and the upload of ``y_u``, never earlier or during step 5); keys
+are fresh in every run (a real system also binds masks to the round).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -77,6 +98,22 @@ Revealed = tuple[dict[int, Share], dict[int, Share]]  # (shares of b_u by u, sha
 
 
 @dataclass
+class ShareHolder:
+    """Client ``index`` in step 5: the shares it holds of every client's secrets, and what it revealed this round.
+
+    ``held[u]`` is the pair (share of ``u``'s private key, share of ``b_u``) that client ``u``
+    made for it. ``seeds_revealed`` and ``keys_revealed`` remember, for the whole round, the
+    clients ``u`` whose share of ``b_u``, or of the private key, it has already given out.
+    """
+
+    index: int
+    threshold: int
+    held: HeldShares
+    seeds_revealed: set[int] = field(default_factory=set)
+    keys_revealed: set[int] = field(default_factory=set)
+
+
+@dataclass
 class ServerView:
     """Everything the server receives in one run, and the sum it computes from it."""
 
@@ -117,12 +154,17 @@ def check_fixed_point(bits: int, fraction_bits: int) -> None:
 def check_threshold(threshold: int, num_clients: int) -> None:
     """Raise ``ValueError`` unless ``num_clients >= 2`` and ``num_clients / 2 < threshold <= num_clients``.
 
-    Why more than half: a malicious server could tell some clients that ``u`` dropped (to get
-    shares of its private key) and others that it survived (to get shares of ``b_u``), and then
-    unmask ``x_u``. Each honest client reveals only one of the two, so this needs two disjoint
-    groups of ``threshold`` clients, impossible when ``threshold > num_clients / 2``. (Clients
-    colluding with the server would push the safe limit higher.) It also
-    means at least two clients always survive, so a "sum" is never one client's input.
+    Why more than half: to unmask one client's ``x_u`` a server that lies about who dropped
+    needs ``b_u``, from ``threshold`` clients told that ``u`` survived, and ``u``'s pairwise
+    masks. These take either ``u``'s private key, from ``threshold`` clients told that ``u``
+    dropped, a group disjoint from the first since each client reveals only one of the two
+    shares (``check_reveal_request``), which needs ``2 * threshold <= n`` clients; or the
+    private keys of all ``n - 1`` others, ``(n - 1) * threshold`` key shares, while each client,
+    naming at least ``threshold`` survivors, gives out at most ``n - threshold``, which needs
+    ``(n - 1) * threshold <= n * (n - threshold)``. Both fail when ``threshold > n / 2``
+    (``n = num_clients``). (Clients colluding with
+    the server would push the safe limit higher.) It also means at least two clients always
+    survive, so an honest "sum" is never one client's input.
     """
     if not _is_int(num_clients) or num_clients < 2:
         raise ValueError(f"secure aggregation needs at least 2 clients, got {num_clients!r}")
@@ -142,15 +184,13 @@ def check_dropped(dropped: set[int] | frozenset[int], num_clients: int) -> None:
 
 
 def check_vectors(vectors: list[np.ndarray]) -> None:
-    """Raise ``ValueError`` unless there are at least 2 vectors, all of one shape, all finite."""
+    """Raise ``ValueError`` unless there are at least 2 vectors, all of one shape (values: ``check_encodable``)."""
     if len(vectors) < 2:
         raise ValueError(f"vectors must hold one array per client, at least 2, got {len(vectors)}")
     shape = np.shape(vectors[0])
     for i, vector in enumerate(vectors):
         if np.shape(vector) != shape:
             raise ValueError(f"vectors[{i}] must have shape {shape} like vectors[0], got {np.shape(vector)}")
-        if not np.all(np.isfinite(vector)):
-            raise ValueError(f"vectors[{i}] contains NaN or infinite values")
 
 
 # ----------------------------------------------------------------------------- step 1: fixed point
@@ -181,16 +221,33 @@ def check_bound(bound: float, num_clients: int, bits: int = 32, fraction_bits: i
         )
 
 
-def check_in_range(x: np.ndarray, bound: float, name: str = "x") -> None:
-    """Raise ``ValueError`` naming ``name`` unless every value of ``x`` is finite and in ``[-bound, bound]``."""
-    x = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if x.size and np.max(np.abs(x)) > bound:
-        raise ValueError(
-            f"{name} has a value of magnitude {np.max(np.abs(x)):g}, outside [-bound, bound] with bound={bound:g}; "
-            "clip it, or pass a larger bound (with more bits or fewer fraction_bits if needed)"
-        )
+def check_encodable(
+    vectors: list[np.ndarray], bound: float, bits: int, fraction_bits: int, names: list[str] | None = None
+) -> None:
+    """Raise ``ValueError`` unless the ``vectors`` of ``len(vectors)`` clients can be encoded and summed exactly.
+
+    That is: ``bound`` passes ``check_bound`` for that many clients, and every value of every
+    vector is finite and within ``[-bound, bound]``. Errors name vector ``i`` as ``names[i]``
+    (default ``vectors[i]``). The one range check of the module: ``encode``, ``secure_sum`` and
+    ``secure_weighted_average`` each call it once.
+    """
+    check_bound(bound, len(vectors), bits, fraction_bits)
+    for i, vector in enumerate(vectors):
+        name = f"vectors[{i}]" if names is None else names[i]
+        x = np.asarray(vector, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if x.size and np.max(np.abs(x)) > bound:
+            raise ValueError(
+                f"{name} has a value of magnitude {np.max(np.abs(x)):g}, outside [-bound, bound] with bound={bound:g}; "
+                "clip it, or pass a larger bound (with more bits or fewer fraction_bits if needed)"
+            )
+
+
+def to_fixed_point(x: np.ndarray, bits: int, fraction_bits: int) -> np.ndarray:
+    """``round(x * 2**fraction_bits) mod 2**bits`` as uint64, same shape, for ``x`` that passed ``check_encodable``."""
+    integers = np.rint(np.asarray(x, dtype=np.float64) * 2**fraction_bits).astype(np.int64)
+    return integers.astype(np.uint64) & np.uint64(2**bits - 1)  # int64 -> uint64 wraps mod 2**64
 
 
 def encode(x: np.ndarray, bits: int = 32, fraction_bits: int = 16, bound: float | None = None) -> np.ndarray:
@@ -201,10 +258,8 @@ def encode(x: np.ndarray, bits: int = 32, fraction_bits: int = 16, bound: float 
     ``2**-(fraction_bits + 1)`` per value.
     """
     bound = max_bound(1, bits, fraction_bits) if bound is None else bound
-    check_bound(bound, 1, bits, fraction_bits)
-    check_in_range(x, bound)
-    integers = np.rint(np.asarray(x, dtype=np.float64) * 2**fraction_bits).astype(np.int64)
-    return integers.astype(np.uint64) & np.uint64(2**bits - 1)  # int64 -> uint64 wraps mod 2**64
+    check_encodable([x], bound, bits, fraction_bits, names=["x"])
+    return to_fixed_point(x, bits, fraction_bits)
 
 
 def decode(z: np.ndarray, bits: int = 32, fraction_bits: int = 16) -> np.ndarray:
@@ -324,13 +379,18 @@ def make_shares(
     return list(zip(key_shares, seed_shares))
 
 
-def hand_out_shares(shares: list[list[tuple[Share, Share]]]) -> list[HeldShares]:
-    """The shares each client holds: ``held[v][u]`` is the pair client ``u`` made for client ``v``.
+def hand_out_shares(shares: list[list[tuple[Share, Share]]], threshold: int) -> list[ShareHolder]:
+    """Every client as a ``ShareHolder``: ``holders[v].held[u]`` is the pair client ``u`` made for client ``v``.
 
-    ``shares[u]`` is ``make_shares`` of client ``u``. (In the paper the shares travel through
-    the server, encrypted for their holder; here they are simply handed over.)
+    ``shares[u]`` is ``make_shares`` of client ``u`` with this ``threshold``, which each holder
+    keeps to judge the server's requests. (In the paper the shares travel through the server,
+    encrypted for their holder; here they are simply handed over.)
     """
-    return [{u: shares_of_u[v] for u, shares_of_u in enumerate(shares)} for v in range(len(shares))]
+    check_threshold(threshold, len(shares))
+    return [
+        ShareHolder(v, threshold, {u: shares_of_u[v] for u, shares_of_u in enumerate(shares)})
+        for v in range(len(shares))
+    ]
 
 
 # ----------------------------------------------------------------------------- step 4: masking
@@ -397,17 +457,58 @@ def mask_input(encoded: np.ndarray, client: ClientSecrets, public_keys: list[byt
 # ----------------------------------------------------------------------------- steps 5-6: unmasking
 
 
-def reveal_shares(held: HeldShares, survivors: list[int], dropped: list[int]) -> Revealed:
-    """Step 5, on a surviving client: shares of ``b_u`` of the survivors and of the dropped clients' private keys.
+def check_survivors(num_survivors: int, threshold: int) -> None:
+    """Raise ``SecAggError`` if fewer than ``threshold`` clients survived: the server cannot finish the round."""
+    if num_survivors < threshold:
+        raise SecAggError(
+            f"only {num_survivors} clients survived, fewer than the threshold of {threshold}: "
+            "the dropped clients' masks cannot be removed, so the sum cannot be recovered"
+        )
 
-    For each surviving ``u`` its share of ``b_u``; for each dropped ``u``, of ``u``'s private key.
-    Raises ``SecAggError`` if a client is named both surviving and dropped: revealing both
-    of its secrets would let the server unmask its input.
+
+def check_reveal_request(holder: ShareHolder, survivors: list[int], dropped: list[int]) -> None:
+    """Raise ``SecAggError`` unless an honest ``holder`` may answer the server's request ``(survivors, dropped)``.
+
+    The request must name every client once, as surviving or dropped; name the holder itself
+    a survivor (it is answering); name at least ``threshold`` survivors (else the server could
+    unmask a sum of fewer clients, or one client's input); and agree with what the holder
+    revealed earlier in the round: a client whose share of ``b_u`` went out cannot now be
+    dropped, nor one whose key share went out survive. Shares of both would unmask ``x_u``.
     """
-    both = set(survivors) & set(dropped)
-    if both:
-        raise SecAggError(f"clients {sorted(both)} are named both surviving and dropped; an honest client refuses")
-    return {u: held[u][1] for u in survivors}, {u: held[u][0] for u in dropped}
+    refuse = f"client {holder.index} refuses to reveal its shares:"
+    everyone = list(survivors) + list(dropped)
+    named_twice = sorted({u for u in everyone if everyone.count(u) > 1}, key=str)
+    if named_twice:
+        raise SecAggError(f"{refuse} clients {named_twice} are named more than once (both surviving and dropped?)")
+    if set(everyone) != set(holder.held):
+        raise SecAggError(f"{refuse} the request must name each of the clients {sorted(holder.held)} once, "
+                          f"as surviving or dropped, got {sorted(everyone, key=str)}")
+    if holder.index not in survivors:
+        raise SecAggError(f"{refuse} it is answering, so it has not dropped out, yet the request names it dropped")
+    if len(survivors) < holder.threshold:
+        raise SecAggError(f"{refuse} the request names {len(survivors)} survivors, fewer than the threshold of "
+                          f"{holder.threshold}")
+    for u in survivors:
+        if u in holder.keys_revealed:
+            raise SecAggError(f"{refuse} it already revealed its share of client {u}'s private key (client {u} was "
+                              f"named dropped), so it will not reveal its share of b_{u} too")
+    for u in dropped:
+        if u in holder.seeds_revealed:
+            raise SecAggError(f"{refuse} it already revealed its share of b_{u} (client {u} was named a survivor), "
+                              f"so it will not reveal its share of client {u}'s private key too")
+
+
+def reveal_shares(holder: ShareHolder, survivors: list[int], dropped: list[int]) -> Revealed:
+    """Step 5, on a surviving client: its shares of ``b_u`` of the survivors and of the dropped clients' private keys.
+
+    Returns ``({u: share of b_u for u in survivors}, {u: share of u's private key for u in
+    dropped})`` and records them in ``holder``; raises ``SecAggError`` instead if
+    ``check_reveal_request`` refuses the request.
+    """
+    check_reveal_request(holder, survivors, dropped)
+    holder.seeds_revealed.update(survivors)
+    holder.keys_revealed.update(dropped)
+    return {u: holder.held[u][1] for u in survivors}, {u: holder.held[u][0] for u in dropped}
 
 
 def unmask(
@@ -421,11 +522,7 @@ def unmask(
     client's private key and adds that client's pairwise mask towards the survivors, the
     exact opposite of what is left. It needs ``threshold`` shares, so ``threshold`` survivors.
     """
-    if len(revealed) < threshold:
-        raise SecAggError(
-            f"only {len(revealed)} clients survived, fewer than the threshold of {threshold}: "
-            "the dropped clients' masks cannot be removed, so the sum cannot be recovered"
-        )
+    check_survivors(len(revealed), threshold)
     survivors = sorted(masked)
     dropped = [u for u in range(len(public_keys)) if u not in masked]
     helpers = list(revealed.values())[:threshold]  # any threshold of them suffice
@@ -468,10 +565,11 @@ def run_protocol(
     rng = None if seed is None else np.random.default_rng(seed)
     clients = [make_client(u, rng) for u in range(num_clients)]
     public_keys = [client.public_key for client in clients]
-    held = hand_out_shares([make_shares(client, num_clients, threshold, rng) for client in clients])
+    holders = hand_out_shares([make_shares(client, num_clients, threshold, rng) for client in clients], threshold)
     survivors = [u for u in range(num_clients) if u not in dropped]
+    check_survivors(len(survivors), threshold)  # an honest server stops here; the clients would refuse anyway
     masked = {u: mask_input(encoded[u], clients[u], public_keys, bits) for u in survivors}
-    revealed = {v: reveal_shares(held[v], survivors, sorted(dropped)) for v in survivors}
+    revealed = {v: reveal_shares(holders[v], survivors, sorted(dropped)) for v in survivors}
     return ServerView(public_keys, masked, revealed, unmask(masked, revealed, public_keys, threshold, bits))
 
 
@@ -494,14 +592,17 @@ def secure_sum(
     Returns float64 of the vectors' shape.
     """
     check_vectors(vectors)
-    check_fixed_point(bits, fraction_bits)
-    num_clients = len(vectors)
-    if bound is None:
-        bound = max_bound(num_clients, bits, fraction_bits)
-    check_bound(bound, num_clients, bits, fraction_bits)
-    for i, vector in enumerate(vectors):
-        check_in_range(vector, bound, name=f"vectors[{i}]")
-    encoded = [encode(np.ravel(vector), bits, fraction_bits, bound) for vector in vectors]
+    bound = max_bound(len(vectors), bits, fraction_bits) if bound is None else bound
+    check_encodable(vectors, bound, bits, fraction_bits)
+    return _sum_encodable(vectors, threshold, dropped, bits, fraction_bits, seed)
+
+
+def _sum_encodable(
+    vectors: list[np.ndarray], threshold: int, dropped: set[int] | frozenset[int], bits: int, fraction_bits: int,
+    seed: int | None,
+) -> np.ndarray:
+    """``secure_sum`` of ``vectors`` that passed ``check_encodable``: encode, run the protocol, decode."""
+    encoded = [to_fixed_point(np.ravel(vector), bits, fraction_bits) for vector in vectors]
     view = run_protocol(encoded, threshold, dropped, bits, seed)
     return decode(view.total, bits, fraction_bits).reshape(np.shape(vectors[0]))
 
@@ -531,11 +632,25 @@ def secure_weighted_average(
         for parameters, n in results
     ]
     bound = max_bound(len(results), bits, fraction_bits) if bound is None else bound
-    check_bound(bound, len(results), bits, fraction_bits)
-    for i, vector in enumerate(vectors):
-        check_in_range(vector, bound, name=f"results[{i}]: num_examples * parameters")
-    total = secure_sum(vectors, threshold, dropped, bits, fraction_bits, bound, seed)
+    names = [f"results[{i}]: num_examples * parameters" for i in range(len(results))]
+    check_encodable(vectors, bound, bits, fraction_bits, names)
+    total = _sum_encodable(vectors, threshold, dropped, bits, fraction_bits, seed)
     return unflatten(total[:-1] / round(total[-1]), like=results[0][0])
+
+
+def weighted_average_error(num_examples: list[int], fraction_bits: int = 32) -> float:
+    """The most ``secure_weighted_average`` can differ, per value, from FedAvg computed exactly (before any cast).
+
+    Each client's ``n_k w_k`` is rounded to a multiple of ``2**-fraction_bits``, by at most
+    half of it; the ``n_k`` are whole and exact. So the weighted sum is off by at most
+    ``K * 2**-(fraction_bits + 1)`` for ``K`` clients, and the average by that over ``sum n_k``.
+    Casting the result to float32 parameters adds at most half a float32 step on top.
+    """
+    if len(num_examples) == 0 or any(not _is_int(n) or n < 1 for n in num_examples):
+        raise ValueError(f"num_examples must be a non-empty list of positive integers, got {num_examples!r}")
+    if not _is_int(fraction_bits) or not 0 <= fraction_bits < 64:
+        raise ValueError(f"fraction_bits must be an integer in [0, 63], got {fraction_bits!r}")
+    return len(num_examples) * 2.0 ** -(fraction_bits + 1) / sum(int(n) for n in num_examples)
 
 
 def unflatten(flat: np.ndarray, like: Parameters) -> Parameters:
