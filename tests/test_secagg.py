@@ -31,6 +31,7 @@ from course_utils.secagg import (
     shamir_split,
     share_bytes,
     sub_mod,
+    weighted_average_error,
 )
 
 
@@ -473,6 +474,27 @@ def test_secure_weighted_average_matches_fedavg_of_the_survivors(dropped):
     np.testing.assert_allclose(averaged[0], expected[0], rtol=0, atol=1e-9)
     np.testing.assert_allclose(averaged[1], expected[1], rtol=1e-6)
     assert averaged[2] == expected[2]
+
+
+@pytest.mark.parametrize("fraction_bits", [6, 12, 32])
+def test_secure_weighted_average_is_within_weighted_average_error_of_exact_fedavg(fraction_bits):
+    rng = np.random.default_rng(3)
+    results = [([rng.normal(size=2000)], int(rng.integers(1, 50))) for _ in range(7)]
+    error = weighted_average_error([n for _, n in results], fraction_bits)
+
+    (averaged,) = secure_weighted_average(results, threshold=4, fraction_bits=fraction_bits, seed=0)
+    gap = np.max(np.abs(averaged - fedavg(results)[0]))
+
+    assert error == 7 * 2.0 ** -(fraction_bits + 1) / sum(n for _, n in results)
+    assert gap <= error * (1 + 1e-9) + 1e-15
+    if fraction_bits < 32:  # with coarse steps the rounding errors of 7 clients come close to the bound
+        assert gap > error / 4
+
+
+@pytest.mark.parametrize("num_examples, fraction_bits", [([], 32), ([5, 0], 32), ([5, 2.0], 32), ([5], -1)])
+def test_weighted_average_error_rejects_bad_input(num_examples, fraction_bits):
+    with pytest.raises(ValueError, match="num_examples|fraction_bits"):
+        weighted_average_error(num_examples, fraction_bits)
 
 
 @pytest.mark.parametrize(
