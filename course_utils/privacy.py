@@ -6,21 +6,35 @@ Three layers, each usable on its own:
   :func:`gaussian_sigma` (the noise a single Gaussian release needs for (epsilon, delta));
 - DP-FedAvg (McMahan et al., 2018, "Learning Differentially Private Recurrent Language
   Models"): :func:`clip_update` and the strategy :class:`DPFedAvg`, with the noise added by the
-  server (``mode="central"``) or by every client (``mode="local"``);
-- accounting with Google's ``dp_accounting``: :func:`dp_fedavg_epsilon`,
+  server (``mode="central"``) or by every client (``mode="local"``), and the clients sampled
+  the way the accountant assumes (``sampling="poisson"``: each independently with probability
+  q) or a fixed number per round (``sampling="fixed"``, as ``FedAvg`` does);
+- accounting with Google's ``dp_accounting``: :func:`dp_fedavg_epsilon` (for either sampling),
   :func:`noise_multiplier_for_epsilon` and :func:`local_dp_epsilon`.
 
 Plus :func:`update_norms`: each client's update norm, to choose the clipping bound from.
 
-Privacy here is *user-level*: the unit protected is one client's whole contribution. Noise is
-drawn from NumPy generators seeded from ``seed`` so that a lesson is reproducible; a real
-deployment draws it from a cryptographically secure source.
+Privacy here is *user-level*: the unit protected is one client's whole contribution.
+
+Where the noise comes from. Without a seed (``seed=None``, the default) every noise draw uses a
+new generator seeded with 128 bits from the operating system's secure randomness (``secrets``),
+fresh for every round and every stream, so nobody can regenerate the noise and subtract it
+from the released model. With a seed the noise is a pure function of (seed, round, stream):
+that makes a lesson reproducible, and it lets anyone who knows or guesses the seed remove the
+noise exactly, so a deployment must never pass one. Even unseeded, this is a teaching
+implementation: NumPy's PCG64 is not a cryptographic generator, and floating-point Gaussian
+samples can leak through their lowest bits (Mironov, 2012, "On Significance of the Least
+Significant Bits for Differential Privacy"); production systems use a secure generator and a
+sampler built against that attack (e.g. the discrete Gaussian of Canonne, Kamath and Steinke,
+2020).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import numbers
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,38 +44,85 @@ import dp_accounting
 import numpy as np
 
 from course_utils.aggregate import Parameters, weighted_metrics
-from course_utils.strategy import Failure, FedAvg, FitResult
+from course_utils.strategy import Config, Failure, FedAvg, FitResult
 
 MODES = ("central", "local")
+SAMPLINGS = ("poisson", "fixed")
 SIGMA_METHODS = ("analytic", "classical")
 
 
 # --- checks --------------------------------------------------------------------------------
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
+def _check_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite real number; TypeError or ValueError naming ``name`` if not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not _check_number(name, value) > 0:
         raise ValueError(f"{name} must be positive (> 0), got {value!r}")
 
 
-def _check_delta(delta: float) -> None:
-    if not 0 < delta < 1:
+def _check_integer(name: str, value: Any, minimum: int, meaning: str = "") -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer{meaning}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{meaning}, got {value!r}")
+
+
+def _check_delta(delta: Any) -> None:
+    if not 0 < _check_number("delta", delta) < 1:
         raise ValueError(f"delta must be in (0, 1), typically much less than 1 / (number of users), got {delta!r}")
 
 
-def _check_noise_multiplier(noise_multiplier: float) -> None:
-    if not noise_multiplier >= 0:
+def _check_noise_multiplier(noise_multiplier: Any) -> None:
+    if not _check_number("noise_multiplier", noise_multiplier) >= 0:
         raise ValueError(f"noise_multiplier must be >= 0 (0 adds no noise), got {noise_multiplier!r}")
 
 
-def _check_sampling_rate(sampling_rate: float) -> None:
-    if not 0 < sampling_rate <= 1:
+def _check_sampling_rate(sampling_rate: Any) -> None:
+    if not 0 < _check_number("sampling_rate", sampling_rate) <= 1:
         raise ValueError(f"sampling_rate must be in (0, 1] (clients per round / num_clients), got {sampling_rate!r}")
 
 
-def _check_num_rounds(num_rounds: int) -> None:
-    if isinstance(num_rounds, bool) or not isinstance(num_rounds, (int, np.integer)) or num_rounds < 1:
-        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds!r}")
+def _check_num_rounds(num_rounds: Any) -> None:
+    _check_integer("num_rounds", num_rounds, 1, " (rounds of training)")
+
+
+def _check_sampling(sampling: Any) -> None:
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is not None:
+        _check_integer("seed", seed, 0, " or None (None: noise from the operating system, for deployments)")
+
+
+def _check_rng(rng: Any) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)), got {type(rng).__name__}")
+
+
+def _float_arrays(name: str, arrays: Any) -> list[np.ndarray]:
+    """``arrays`` (a list or tuple of arrays of real numbers, all finite) as float64 arrays; else a clear error."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{name} must be a list of NumPy arrays (one per layer), got {type(arrays).__name__}")
+    converted = []
+    for i, array in enumerate(arrays):
+        array = np.asarray(array)
+        if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise TypeError(f"{name}[{i}] must be an array of real numbers, got dtype {array.dtype}")
+        array = array.astype(np.float64)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name}[{i}] holds NaN or infinite values: a broken update cannot be clipped or noised")
+        converted.append(array)
+    return converted
 
 
 # --- 1. mechanisms on a single query ---------------------------------------------------------
@@ -76,6 +137,7 @@ def laplace_count(data: np.ndarray | int, epsilon: float, rng: np.random.Generat
     (Dwork and Roth, 2014, Theorem 3.6). The noise has standard deviation ``sqrt(2) / epsilon``.
     """
     _check_positive("epsilon", epsilon)
+    _check_rng(rng)
     if isinstance(data, (bool, np.bool_)) or isinstance(data, (int, np.integer)):
         if isinstance(data, (bool, np.bool_)) or data < 0:
             raise ValueError(f"data must be a boolean array or a non-negative integer count, got {data!r}")
@@ -97,11 +159,18 @@ def gaussian_mechanism(
     sets; ``sigma`` is the noise multiplier, the noise std in units of the sensitivity (what
     :func:`gaussian_sigma` returns for a target (epsilon, delta)).
     """
+    values = np.asarray(value)
+    if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise TypeError(f"value must be a real number or an array of real numbers, got {type(value).__name__}")
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("value holds NaN or infinite values")
     _check_positive("sensitivity", sensitivity)
-    if not sigma >= 0:
+    if not _check_number("sigma", sigma) >= 0:
         raise ValueError(f"sigma must be >= 0 (the noise std in units of the sensitivity), got {sigma!r}")
-    noise = rng.normal(0.0, sigma * sensitivity, size=np.shape(value))
-    return float(value + noise) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64) + noise
+    _check_rng(rng)
+    noise = rng.normal(0.0, sigma * sensitivity, size=values.shape)
+    return float(values + noise) if values.ndim == 0 else values + noise
 
 
 def gaussian_sigma(epsilon: float, delta: float, method: str = "analytic") -> float:
@@ -129,8 +198,16 @@ def gaussian_sigma(epsilon: float, delta: float, method: str = "analytic") -> fl
 
 
 def global_norm(arrays: Parameters) -> float:
-    """The L2 norm of all the arrays taken together, as if flattened into one vector."""
-    return math.sqrt(sum(float(np.sum(np.square(np.asarray(a, dtype=np.float64)))) for a in arrays))
+    """The L2 norm of all the arrays taken together, as if flattened into one vector.
+
+    ``arrays`` must be a list of finite real arrays. Computed on the arrays scaled by their
+    largest magnitude, so that huge finite entries do not overflow to infinity.
+    """
+    arrays = _float_arrays("arrays", arrays)
+    largest = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    if largest == 0:
+        return 0.0
+    return largest * math.sqrt(sum(float(np.sum(np.square(a / largest))) for a in arrays))
 
 
 def clip_update(update: Parameters, clip_norm: float) -> tuple[Parameters, float]:
@@ -138,8 +215,10 @@ def clip_update(update: Parameters, clip_norm: float) -> tuple[Parameters, float
 
     The direction is kept; an update already within the bound is returned unchanged (as new
     arrays of the same shapes and dtypes). After clipping, one client can move the sum of the
-    updates by at most ``clip_norm``: that is the sensitivity the noise is calibrated to.
+    updates by at most ``clip_norm``: that is the sensitivity the noise is calibrated to. An
+    update with NaN or infinite entries has no direction to keep: ValueError.
     """
+    _float_arrays("update", update)
     _check_positive("clip_norm", clip_norm)
     norm = global_norm(update)
     factor = min(1.0, clip_norm / norm) if norm > 0 else 1.0
@@ -148,16 +227,41 @@ def clip_update(update: Parameters, clip_norm: float) -> tuple[Parameters, float
 
 def add_noise(update: Parameters, std: float, rng: np.random.Generator) -> list[np.ndarray]:
     """``update`` plus independent Gaussian noise of standard deviation ``std`` on every entry (float64)."""
-    return [np.asarray(u, dtype=np.float64) + rng.normal(0.0, std, size=np.shape(u)) for u in update]
+    update = _float_arrays("update", update)
+    if not _check_number("std", std) >= 0:
+        raise ValueError(f"std must be >= 0 (the noise standard deviation), got {std!r}")
+    _check_rng(rng)
+    return [u + rng.normal(0.0, std, size=u.shape) for u in update]
 
 
-def noise_rng(seed: int, server_round: int, stream: int) -> np.random.Generator:
+def noise_rng(seed: int | None, server_round: int, stream: int) -> np.random.Generator:
     """The generator for one noise draw: stream 0 is the server's, stream ``cid + 1`` client ``cid``'s.
 
-    A pure function of its arguments, so the noise of a round does not depend on what was
-    drawn before, nor on which other clients were sampled.
+    ``seed=None``: a new generator seeded with 128 bits from the operating system's secure
+    randomness (``secrets.randbits``), so no two calls share noise and nobody can regenerate
+    it. An integer ``seed`` (lessons only): a pure function of its arguments, so the noise of
+    a round does not depend on what was drawn before, nor on which other clients were sampled;
+    and anyone who knows the seed can regenerate the noise and subtract it.
     """
+    _check_seed(seed)
+    _check_integer("server_round", server_round, 0)
+    _check_integer("stream", stream, 0, " (0 for the server, cid + 1 for client cid)")
+    if seed is None:
+        return np.random.default_rng(secrets.randbits(128))
     return np.random.default_rng([seed, server_round, stream])
+
+
+def poisson_sample(num_clients: int, sampling_rate: float, rng: np.random.Generator) -> list[int]:
+    """Poisson sampling: each of the ids ``0 .. num_clients - 1`` independently with probability ``sampling_rate``.
+
+    The sorted ids of the sampled clients; their number varies from round to round (it may be
+    0), with mean ``sampling_rate * num_clients``. This is the sampling the RDP accountant's
+    ``PoissonSampledDpEvent`` assumes.
+    """
+    _check_integer("num_clients", num_clients, 1)
+    _check_sampling_rate(sampling_rate)
+    _check_rng(rng)
+    return np.flatnonzero(rng.random(num_clients) < sampling_rate).tolist()
 
 
 def _cast_like(array: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -171,33 +275,47 @@ class DPFedAvg(FedAvg):
     """DP-FedAvg (McMahan et al., 2018): FedAvg on clipped updates, with Gaussian noise.
 
     Each client's update (its new parameters minus the global parameters it received) is
-    clipped to L2 norm ``clip_norm`` with :func:`clip_update`. Then, with ``m`` clients
-    sampled this round:
+    clipped to L2 norm ``clip_norm`` with :func:`clip_update`. The clipped updates are summed
+    and divided by a denominator ``m`` fixed before training (see ``sampling``), with noise:
 
-    - ``mode="central"`` (a trusted server adds the noise): the new global parameters are the
-      old ones plus ``sum(clipped updates) / m`` plus Gaussian noise of std
-      ``noise_multiplier * clip_norm / m`` on every entry. Privacy covers what leaves the
-      server (the model), not the server itself; :func:`dp_fedavg_epsilon` gives the budget.
+    - ``mode="central"`` (a trusted server adds the noise): Gaussian noise of std
+      ``noise_multiplier * clip_norm`` on every entry of the sum, so ``noise_multiplier *
+      clip_norm / m`` on the average. Privacy covers what leaves the server (the model), not
+      the server itself; :meth:`epsilon` gives the budget.
     - ``mode="local"`` (nobody is trusted): every clipped update gets its own noise of std
       ``noise_multiplier * clip_norm`` before it is averaged, so the server only ever sees
-      noisy updates; :func:`local_dp_epsilon` gives each client's budget. The average then
-      carries noise of std ``noise_multiplier * clip_norm / sqrt(m)``, ``sqrt(m)`` times more
-      than in central mode for the same privacy per round: the price of trusting nobody.
+      noisy updates; :func:`local_dp_epsilon` gives each client's budget. With ``k`` updates,
+      the average carries noise of std ``noise_multiplier * clip_norm * sqrt(k) / m``, about
+      ``sqrt(m)`` times more than in central mode for the same privacy per round.
+
+    ``sampling`` says who trains in a round, and the accountant follows it:
+
+    - ``"fixed"`` (the default, as ``FedAvg``): exactly ``m = clients_per_round(num_clients)``
+      clients, drawn without replacement by ``FedAvg``'s own sampler. Accounted under
+      *replace-one* neighbouring (the relation of the exact analysis of fixed-size sampling).
+    - ``"poisson"`` (as McMahan et al.): every client independently with probability
+      ``fraction_fit`` (:func:`poisson_sample`), so a round holds a varying number of clients,
+      and the denominator is the expected number, ``m = fraction_fit * num_clients``, never the
+      count actually sampled (which would depend on who took part). Accounted under
+      *add-or-remove-one* neighbouring. ``min_fit_clients`` is then only required of the
+      clients the round actually sampled.
 
     Why the average is *unweighted* (every client weight 1, not ``num_examples``): DP needs a
     bound on how far one client can move the result. Each clipped update moves the sum by at
-    most ``clip_norm``, so dividing by the number of sampled clients ``m`` (fixed before
-    training) moves the average by at most ``clip_norm / m``. With example-count weights a
-    client's influence would grow with the count it reports, which nothing bounds. (McMahan et
-    al. allow fixed weights capped at 1 and a fixed denominator; here every weight is 1.) A
-    client that fails counts as a zero update, so the denominator stays ``m``.
+    most ``clip_norm``; with example-count weights a client's influence would grow with the
+    count it reports, which nothing bounds. (McMahan et al. allow fixed weights capped at 1 and
+    a fixed denominator; here every weight is 1.) A client that fails counts as a zero update:
+    the denominator stays ``m``.
+
+    ``seed``: None (the default) draws every noise from the operating system's secure
+    randomness (:func:`noise_rng`), as a deployment must. An integer makes the noise
+    reproducible, for lessons and tests only: whoever knows it can subtract the noise.
 
     Where the local noise is added: on a real device, before the update is sent. This
     one-process simulation adds it in :meth:`aggregate_fit` instead, which gives the same
-    result in distribution and keeps one strategy object holding the whole DP configuration
-    (a client wrapper would split it in two, and a wrapped client plus a local-mode strategy
-    would add the noise twice). Client ``cid``'s noise in round ``r`` comes from its own
-    generator, ``noise_rng(seed, r, cid + 1)``, as a device's own generator would.
+    result in distribution and keeps one strategy object holding the whole DP configuration.
+    Client ``cid``'s noise in round ``r`` comes from its own generator,
+    ``noise_rng(seed, r, cid + 1)``, as a device's own generator would.
 
     The updates need the global parameters the clients started from: ``run_simulation``
     passes them to :meth:`aggregate_fit` as ``current``, as it does for every strategy.
@@ -206,7 +324,8 @@ class DPFedAvg(FedAvg):
     clip_norm: float = 1.0
     noise_multiplier: float = 1.0
     mode: str = "central"
-    seed: int = 0
+    sampling: str = "fixed"
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -214,6 +333,37 @@ class DPFedAvg(FedAvg):
         _check_noise_multiplier(self.noise_multiplier)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        _check_sampling(self.sampling)
+        _check_seed(self.seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the population size seen by :meth:`configure_fit` (Poisson sampling's denominator needs it)."""
+        self._num_clients: int | None = None
+
+    def clients_per_round(self, num_clients: int) -> float:
+        """The denominator ``m`` of the average, out of ``num_clients`` clients.
+
+        ``"fixed"``: the number of clients ``FedAvg`` samples, :meth:`FedAvg.num_fit_clients`
+        (the rule its sampler uses, so that accounting and sampling cannot disagree).
+        ``"poisson"``: the expected number ``fraction_fit * num_clients`` (a float).
+        """
+        _check_integer("num_clients", num_clients, 1)
+        if self.sampling == "poisson":
+            return self.fraction_fit * num_clients
+        return float(self.num_fit_clients(num_clients))
+
+    def sampling_rate(self, num_clients: int) -> float:
+        """The probability that a given client trains in a round, ``clients_per_round / num_clients``."""
+        return self.clients_per_round(num_clients) / num_clients
+
+    def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
+        """Step 1: FedAvg's config, sent to FedAvg's fixed-size sample, or to a Poisson sample."""
+        cids, config = super().configure_fit(server_round, num_clients, rng)
+        self._num_clients = num_clients
+        if self.sampling == "poisson":  # replaces the fixed-size draw FedAvg just made
+            cids = poisson_sample(num_clients, self.fraction_fit, rng)
+        return cids, config
 
     def aggregate_fit(
         self,
@@ -222,17 +372,25 @@ class DPFedAvg(FedAvg):
         failures: list[Failure],
         current: Parameters | None = None,
     ) -> tuple[Parameters, dict[str, float]]:
-        """Step 4 with DP: clip each update ``new - current``, sum, add noise, divide by the clients sampled.
+        """Step 4 with DP: clip each update ``new - current``, sum, add noise, divide by ``m``.
 
         ``current`` are the global parameters sent this round (required). Returns the new
         global parameters and the usual example-weighted training metrics (not privatized).
         """
         if current is None:
             raise ValueError("DPFedAvg.aggregate_fit needs current, the global parameters the clients started from")
-        self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
-        total = self._noisy_sum(server_round, [(cid, p) for cid, p, _, _ in results], current)
         num_sampled = len(results) + len(failures)
-        new = [_cast_like(np.asarray(c, np.float64) + t / num_sampled, c) for c, t in zip(current, total)]
+        if self.sampling == "poisson":
+            if self._num_clients is None:
+                raise ValueError("DPFedAvg(sampling='poisson') needs configure_fit before aggregate_fit: its "
+                                 "denominator is fraction_fit * num_clients")
+            self._check_round(server_round, "fit", len(results), min(self.min_fit_clients, num_sampled), failures)
+            denominator = self.fraction_fit * self._num_clients
+        else:
+            self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
+            denominator = num_sampled
+        total = self._noisy_sum(server_round, [(cid, p) for cid, p, _, _ in results], current)
+        new = [_cast_like(np.asarray(c, np.float64) + t / denominator, c) for c, t in zip(current, total)]
         return new, weighted_metrics([(n, m) for _, _, n, m in results])
 
     def _noisy_sum(
@@ -240,10 +398,14 @@ class DPFedAvg(FedAvg):
     ) -> list[np.ndarray]:
         """The sum of the clipped updates ``new - current``, with the noise of ``mode`` (float64 arrays)."""
         std = self.noise_multiplier * self.clip_norm
-        total = [np.zeros(np.shape(p), dtype=np.float64) for p in current]
+        current = _float_arrays("current", current)
+        total = [np.zeros_like(p) for p in current]
         for cid, parameters in results:
-            update = [np.asarray(new, np.float64) - old for new, old in zip(parameters, current)]
-            update, _ = clip_update(update, self.clip_norm)
+            new = _float_arrays(f"client {cid}'s parameters", parameters)
+            if [a.shape for a in new] != [p.shape for p in current]:
+                raise ValueError(f"client {cid}'s parameters have shapes {[a.shape for a in new]}, "
+                                 f"but the global parameters {[p.shape for p in current]}")
+            update, _ = clip_update([n - p for n, p in zip(new, current)], self.clip_norm)
             if self.mode == "local":  # on a device, this happens before the update is sent
                 update = add_noise(update, std, noise_rng(self.seed, server_round, cid + 1))
             total = [t + u for t, u in zip(total, update)]
@@ -251,19 +413,16 @@ class DPFedAvg(FedAvg):
             total = add_noise(total, std, noise_rng(self.seed, server_round, 0))
         return total
 
-    def sampling_rate(self, num_clients: int) -> float:
-        """The share of the ``num_clients`` clients that train in each round (for the accountant)."""
-        size = min(num_clients, max(int(self.fraction_fit * num_clients), self.min_fit_clients))
-        return size / num_clients
-
     def epsilon(self, num_clients: int, num_rounds: int, delta: float) -> float:
-        """The privacy spent by ``num_rounds`` rounds over ``num_clients`` clients.
+        """The privacy spent by ``num_rounds`` rounds over ``num_clients`` clients, for this strategy's sampling.
 
-        Central mode: the model's user-level epsilon (:func:`dp_fedavg_epsilon`). Local mode:
-        each client's (:func:`local_dp_epsilon`), for a client sampled in every round (the worst case).
+        Central mode: the model's user-level epsilon (:func:`dp_fedavg_epsilon` with this
+        ``sampling``). Local mode: each client's (:func:`local_dp_epsilon`), for a client
+        sampled in every round (the worst case).
         """
         if self.mode == "central":
-            return dp_fedavg_epsilon(self.noise_multiplier, self.sampling_rate(num_clients), num_rounds, delta)
+            return dp_fedavg_epsilon(self.noise_multiplier, self.sampling_rate(num_clients), num_rounds, delta,
+                                     sampling=self.sampling, num_clients=num_clients)
         return local_dp_epsilon(self.noise_multiplier, num_rounds, delta)
 
 
@@ -292,56 +451,112 @@ def _quiet_fractional_orders() -> Iterator[None]:
         logger.removeFilter(quiet)
 
 
-def _dp_fedavg_event(noise_multiplier: float, sampling_rate: float, num_rounds: int) -> dp_accounting.DpEvent:
-    round_event = dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
-    return dp_accounting.SelfComposedDpEvent(round_event, int(num_rounds))
+def _fixed_sample_size(sampling_rate: float, num_clients: Any) -> int:
+    """``sampling_rate * num_clients`` as the whole number of clients a fixed-size round samples."""
+    _check_integer("num_clients", num_clients, 1, " (needed for sampling='fixed')")
+    size = sampling_rate * num_clients
+    if abs(size - round(size)) > 1e-9:
+        raise ValueError(f"sampling_rate * num_clients must be a whole number of clients for sampling='fixed', "
+                         f"got {sampling_rate} * {num_clients} = {size}")
+    return int(round(size))
 
 
-def _rdp_epsilon(event: dp_accounting.DpEvent, delta: float) -> float:
-    accountant = dp_accounting.rdp.RdpAccountant()  # the library's default RDP orders
+def _dp_fedavg_event(
+    noise_multiplier: float, sampling_rate: float, num_rounds: int, sampling: str, num_clients: int | None
+) -> tuple[dp_accounting.DpEvent, dp_accounting.NeighboringRelation]:
+    """The DpEvent of ``num_rounds`` rounds of central DP-FedAvg, and the neighbouring relation it is accounted under.
+
+    Poisson sampling, add-or-remove-one: the sum's sensitivity is ``clip_norm``, so the
+    Gaussian's multiplier is ``noise_multiplier``. Fixed-size sampling without replacement
+    (Wang, Balle and Kasiviswanathan, 2019, Theorem 27), replace-one: one client's clipped
+    update swapped for another moves the sum by up to ``2 * clip_norm``, so the multiplier
+    is ``noise_multiplier / 2``.
+    """
+    relation = dp_accounting.NeighboringRelation
+    if sampling == "poisson":
+        event = dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
+        return dp_accounting.SelfComposedDpEvent(event, int(num_rounds)), relation.ADD_OR_REMOVE_ONE
+    size = _fixed_sample_size(sampling_rate, num_clients)
+    event = dp_accounting.SampledWithoutReplacementDpEvent(
+        int(num_clients), size, dp_accounting.GaussianDpEvent(noise_multiplier / 2))
+    return dp_accounting.SelfComposedDpEvent(event, int(num_rounds)), relation.REPLACE_ONE
+
+
+def _rdp_epsilon(
+    event: dp_accounting.DpEvent,
+    delta: float,
+    relation: dp_accounting.NeighboringRelation = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
+) -> float:
+    accountant = dp_accounting.rdp.RdpAccountant(neighboring_relation=relation)  # the library's default orders
     with _quiet_fractional_orders():
         accountant.compose(event)
         return float(accountant.get_epsilon(delta))
 
 
-def dp_fedavg_epsilon(noise_multiplier: float, sampling_rate: float, num_rounds: int, delta: float) -> float:
-    """The epsilon of central DP-FedAvg after ``num_rounds`` rounds, at ``delta`` (user-level).
-
-    Each round is a Gaussian mechanism of noise multiplier ``noise_multiplier`` applied to a
-    sample of the clients, each taken with probability ``sampling_rate``; ``dp_accounting``'s
-    RDP accountant composes the rounds (Mironov, 2017; Mironov, Talwar and Zhang, 2019).
-    McMahan et al. (2018) sample clients that way (Poisson sampling); ``FedAvg`` samples a
-    fixed number instead, and treating that as Poisson sampling at the same rate is the usual
-    approximation (an exact analysis of fixed-size sampling exists: ``dp_accounting``'s
-    ``SampledWithoutReplacementDpEvent``, under replace-one neighbouring).
-    ``noise_multiplier = 0`` gives infinity: no noise, no privacy.
-    """
-    _check_noise_multiplier(noise_multiplier)
+def _check_accounting(sampling_rate: Any, num_rounds: Any, delta: Any, sampling: Any, num_clients: Any) -> None:
     _check_sampling_rate(sampling_rate)
     _check_num_rounds(num_rounds)
     _check_delta(delta)
+    _check_sampling(sampling)
+    if sampling == "fixed":
+        _fixed_sample_size(sampling_rate, num_clients)
+
+
+def dp_fedavg_epsilon(
+    noise_multiplier: float,
+    sampling_rate: float,
+    num_rounds: int,
+    delta: float,
+    sampling: str = "poisson",
+    num_clients: int | None = None,
+) -> float:
+    """The epsilon of central DP-FedAvg after ``num_rounds`` rounds, at ``delta`` (user-level).
+
+    Each round is a Gaussian mechanism of noise multiplier ``noise_multiplier`` (noise std over
+    ``clip_norm``) applied to a sample of the clients; ``dp_accounting``'s RDP accountant
+    composes the rounds (Mironov, 2017; Mironov, Talwar and Zhang, 2019). ``sampling``:
+
+    - ``"poisson"``: each client independently with probability ``sampling_rate`` (McMahan et
+      al., 2018), add-or-remove-one neighbouring;
+    - ``"fixed"``: exactly ``sampling_rate * num_clients`` clients (a whole number) without
+      replacement, replace-one neighbouring, where one client can move the sum by twice the
+      clipping norm: the accountant gets multiplier ``noise_multiplier / 2``. Treating a
+      fixed-size sample as Poisson sampling at the same rate understates epsilon.
+
+    ``noise_multiplier = 0`` gives infinity: no noise, no privacy.
+    """
+    _check_noise_multiplier(noise_multiplier)
+    _check_accounting(sampling_rate, num_rounds, delta, sampling, num_clients)
     if noise_multiplier == 0:
         return math.inf
-    return _rdp_epsilon(_dp_fedavg_event(noise_multiplier, sampling_rate, num_rounds), delta)
+    event, relation = _dp_fedavg_event(noise_multiplier, sampling_rate, num_rounds, sampling, num_clients)
+    return _rdp_epsilon(event, delta, relation)
 
 
-def noise_multiplier_for_epsilon(target_epsilon: float, sampling_rate: float, num_rounds: int, delta: float) -> float:
-    """The smallest noise multiplier for which :func:`dp_fedavg_epsilon` is at most ``target_epsilon``.
+def noise_multiplier_for_epsilon(
+    target_epsilon: float,
+    sampling_rate: float,
+    num_rounds: int,
+    delta: float,
+    sampling: str = "poisson",
+    num_clients: int | None = None,
+) -> float:
+    """The smallest noise multiplier for which :func:`dp_fedavg_epsilon` (same arguments) is at most ``target_epsilon``.
 
     Found by ``dp_accounting.calibrate_dp_mechanism`` (a bracketed root search over fresh
     RDP accountants), to within 1e-4.
     """
     _check_positive("target_epsilon", target_epsilon)
-    _check_sampling_rate(sampling_rate)
-    _check_num_rounds(num_rounds)
-    _check_delta(delta)
+    _check_accounting(sampling_rate, num_rounds, delta, sampling, num_clients)
+    relation = _dp_fedavg_event(1.0, sampling_rate, num_rounds, sampling, num_clients)[1]
+    lowest = 0.0 if sampling == "poisson" else 1e-3  # the fixed-size analysis divides by the multiplier
     with _quiet_fractional_orders():
         noise_multiplier = dp_accounting.calibrate_dp_mechanism(
-            dp_accounting.rdp.RdpAccountant,
-            lambda z: _dp_fedavg_event(z, sampling_rate, num_rounds),
+            lambda: dp_accounting.rdp.RdpAccountant(neighboring_relation=relation),
+            lambda z: _dp_fedavg_event(z, sampling_rate, num_rounds, sampling, num_clients)[0],
             target_epsilon,
             delta,
-            bracket_interval=dp_accounting.LowerEndpointAndGuess(0.0, 1.0),
+            bracket_interval=dp_accounting.LowerEndpointAndGuess(lowest, 1.0),
             tol=1e-4,
         )
     return float(noise_multiplier)
@@ -361,7 +576,7 @@ def local_dp_epsilon(noise_multiplier: float, num_rounds: int, delta: float) -> 
     _check_delta(delta)
     if noise_multiplier == 0:
         return math.inf
-    return _rdp_epsilon(_dp_fedavg_event(noise_multiplier / 2, 1.0, num_rounds), delta)
+    return _rdp_epsilon(_dp_fedavg_event(noise_multiplier / 2, 1.0, num_rounds, "poisson", None)[0], delta)
 
 
 # --- 4. choosing the clipping norm ----------------------------------------------------------
@@ -378,8 +593,12 @@ def update_norms(
     choose the bound on public or proxy data, or privately (Andrew et al., 2021,
     "Differentially Private Learning with Adaptive Clipping").
     """
+    if not callable(client_fn):
+        raise TypeError(f"client_fn must be a function cid -> client, got {type(client_fn).__name__}")
+    sent = _float_arrays("parameters", parameters)
     norms = []
     for cid in cids:
-        new, _, _ = client_fn(cid).fit(parameters, config)
-        norms.append(global_norm([np.asarray(n, np.float64) - np.asarray(p, np.float64) for n, p in zip(new, parameters)]))
+        _check_integer("cids", cid, 0, " (client ids)")
+        new = _float_arrays(f"client {cid}'s parameters", client_fn(cid).fit(parameters, config)[0])
+        norms.append(global_norm([n - p for n, p in zip(new, sent)]))
     return np.asarray(norms, dtype=np.float64)

@@ -12,7 +12,9 @@ from course_utils.evaluation import make_evaluate_fn
 from course_utils.models import get_parameters, make_model
 from course_utils.partition import iid
 from course_utils.privacy import (
+    MODES,
     DPFedAvg,
+    add_noise,
     clip_update,
     dp_fedavg_epsilon,
     gaussian_mechanism,
@@ -21,6 +23,9 @@ from course_utils.privacy import (
     laplace_count,
     local_dp_epsilon,
     noise_multiplier_for_epsilon,
+    noise_rng,
+    poisson_sample,
+    update_norms,
 )
 from course_utils.simulation import run_simulation
 
@@ -168,31 +173,158 @@ def test_dp_fedavg_noise_is_reproducible_from_its_seed():
         assert not np.allclose(aggregate(0, server_round=1, mode=mode), aggregate(0, server_round=2, mode=mode))
 
 
-def test_dp_fedavg_needs_the_current_global_parameters():
-    with pytest.raises(ValueError, match="current"):
-        DPFedAvg().aggregate_fit(1, [fit_result(0, [1.0], 1), fit_result(1, [1.0], 1)], [])
+def released_and_noise_free(seed, mode="central", server_round=1):
+    """One DP-FedAvg round on 3 clients: (the released parameters, the same round without noise)."""
+    current = [np.zeros(200), np.zeros((4, 5))]
+    results = [(cid, [np.full(200, 0.01 * cid), np.full((4, 5), -0.01)], 10, {}) for cid in range(3)]
+
+    def release(noise_multiplier, seed):
+        strategy = DPFedAvg(clip_norm=1.0, noise_multiplier=noise_multiplier, mode=mode, seed=seed)
+        return strategy.aggregate_fit(server_round, results, [], current=current)[0]
+
+    return release(1.0, seed), release(0.0, 0)
 
 
-def test_dp_fedavg_epsilon_uses_its_sampling_rate_and_mode():
-    central = DPFedAvg(fraction_fit=0.5, noise_multiplier=1.0)
-    local = DPFedAvg(fraction_fit=0.5, noise_multiplier=1.0, mode="local")
+def strip_noise(released, noise_free, guessed_seed, mode="central", server_round=1):
+    """The attack: regenerate the noise a guessed seed would give, subtract it; the largest error left."""
+    shapes = [np.shape(p) for p in noise_free]
+    streams = [0] if mode == "central" else [cid + 1 for cid in range(3)]  # the server's, or each client's
+    noise = [np.zeros(shape) for shape in shapes]
+    for stream in streams:
+        generator = noise_rng(guessed_seed, server_round, stream)
+        noise = [n + generator.normal(0.0, 1.0, size=shape) / 3 for n, shape in zip(noise, shapes)]  # z C = 1, m = 3
+    return max(float(np.max(np.abs(r - n - f))) for r, n, f in zip(released, noise, noise_free))
 
-    assert central.sampling_rate(10) == 0.5
-    assert central.epsilon(10, 20, DELTA) == dp_fedavg_epsilon(1.0, 0.5, 20, DELTA)
-    assert local.epsilon(10, 20, DELTA) == local_dp_epsilon(1.0, 20, DELTA)
+
+@pytest.mark.parametrize("mode", MODES)
+def test_seeded_noise_can_be_subtracted_by_whoever_knows_the_seed(mode):
+    released, noise_free = released_and_noise_free(seed=0, mode=mode)
+
+    assert strip_noise(released, noise_free, 0, mode) < 1e-12  # the attack works on a known seed
+    assert strip_noise(released, noise_free, 1, mode) > 0.5
 
 
-def test_dp_fedavg_run_is_reproducible(feature_data, logistic_fn):
+@pytest.mark.parametrize("mode", MODES)
+def test_unseeded_noise_cannot_be_subtracted_with_any_guessed_seed(mode):
+    released, noise_free = released_and_noise_free(seed=None, mode=mode)
+    noise_std = 1.0 / 3 if mode == "central" else 1.0 / math.sqrt(3)
+
+    smallest_error_left = min(strip_noise(released, noise_free, guess, mode) for guess in range(300))
+
+    assert smallest_error_left > noise_std  # a wrong guess leaves two noises: its largest of 220 entries ~4 std
+    assert DPFedAvg().seed is None  # and no seed is the default
+
+
+def test_two_unseeded_runs_differ_and_seeded_runs_repeat(feature_data, logistic_fn):
     client_fn = make_client_fn(feature_data, iid(len(feature_data), 4, seed=0), logistic_fn, seed=0)
     initial = get_parameters(logistic_fn())
 
     def run(seed):
         strategy = DPFedAvg(fraction_fit=0.5, fraction_evaluate=0.0, clip_norm=0.5, noise_multiplier=1.0, seed=seed)
-        return run_simulation(client_fn, 4, 3, strategy, initial, seed=0, progress=False)[0]
+        return run_simulation(client_fn, 4, 2, strategy, initial, seed=0, progress=False)[0]
 
-    for same, again in zip(run(0), run(0)):
-        np.testing.assert_array_equal(same, again)
-    assert not all(np.allclose(a, b) for a, b in zip(run(0), run(1)))
+    first, second = run(None), run(None)  # DPFedAvg(seed=None) used to fail with a TypeError
+    assert not any(np.allclose(a, b) for a, b in zip(first, second))
+    assert all(np.array_equal(a, b) for a, b in zip(run(5), run(5)))
+    assert not all(np.allclose(a, b) for a, b in zip(run(5), run(6)))
+
+
+def test_noise_rng_without_seed_draws_fresh_os_randomness_every_call(monkeypatch):
+    import course_utils.privacy as privacy
+
+    calls = []
+    real = privacy.secrets.randbits
+    monkeypatch.setattr(privacy.secrets, "randbits", lambda k: calls.append(k) or real(k))
+
+    draws = {float(noise_rng(None, 1, 0).normal()) for _ in range(5)}
+
+    assert calls == [128] * 5 and len(draws) == 5
+    assert noise_rng(3, 1, 0).normal() == noise_rng(3, 1, 0).normal()
+
+
+def test_dp_fedavg_needs_the_current_global_parameters():
+    with pytest.raises(ValueError, match="current"):
+        DPFedAvg().aggregate_fit(1, [fit_result(0, [1.0], 1), fit_result(1, [1.0], 1)], [])
+
+
+def test_dp_fedavg_epsilon_follows_its_sampling_and_mode():
+    fixed = DPFedAvg(fraction_fit=0.5, noise_multiplier=1.0)
+    poisson = DPFedAvg(fraction_fit=0.5, noise_multiplier=1.0, sampling="poisson")
+    local = DPFedAvg(fraction_fit=0.5, noise_multiplier=1.0, mode="local")
+
+    assert fixed.sampling_rate(10) == poisson.sampling_rate(10) == 0.5
+    assert fixed.epsilon(10, 20, DELTA) == dp_fedavg_epsilon(1.0, 0.5, 20, DELTA, sampling="fixed", num_clients=10)
+    assert poisson.epsilon(10, 20, DELTA) == dp_fedavg_epsilon(1.0, 0.5, 20, DELTA)
+    assert fixed.epsilon(10, 20, DELTA) > poisson.epsilon(10, 20, DELTA)  # replace-one, twice the sensitivity
+    assert local.epsilon(10, 20, DELTA) == local_dp_epsilon(1.0, 20, DELTA)
+
+
+@pytest.mark.parametrize(("num_clients", "fraction_fit", "min_fit_clients"), [(200, 0.2, 2), (10, 0.05, 2), (7, 0.5, 1)])
+def test_fixed_sampling_accounts_for_exactly_the_clients_its_sampler_draws(num_clients, fraction_fit, min_fit_clients):
+    strategy = DPFedAvg(fraction_fit=fraction_fit, min_fit_clients=min_fit_clients, min_available_clients=1)
+    drawn = {len(strategy.configure_fit(r, num_clients, rng(r))[0]) for r in range(1, 6)}
+
+    assert drawn == {strategy.clients_per_round(num_clients)}
+    assert strategy.sampling_rate(num_clients) == strategy.clients_per_round(num_clients) / num_clients
+
+
+def test_poisson_sampling_takes_each_client_independently_with_probability_q():
+    generator = rng()
+    counts = np.zeros(50)
+    sizes = []
+    for _ in range(4000):
+        sampled = poisson_sample(50, 0.2, generator)
+        assert sampled == sorted(set(sampled)) and all(0 <= cid < 50 for cid in sampled)
+        counts[sampled] += 1
+        sizes.append(len(sampled))
+
+    assert np.mean(sizes) == pytest.approx(10, abs=0.15)  # binomial(50, 0.2): mean 10, varies
+    assert np.var(sizes) == pytest.approx(50 * 0.2 * 0.8, rel=0.1)
+    assert np.all(np.abs(counts / 4000 - 0.2) < 0.04)  # every client about q of the rounds
+
+
+def test_dp_fedavg_poisson_divides_by_the_expected_number_of_clients_not_by_those_sampled():
+    strategy = DPFedAvg(fraction_fit=0.5, clip_norm=1e9, noise_multiplier=0.0, sampling="poisson")
+    cids, config = strategy.configure_fit(1, 10, rng(3))
+    current = [np.zeros(2)]
+    results = [fit_result(cid, [1.0, 2.0], 10) for cid in cids]
+
+    parameters, _ = strategy.aggregate_fit(1, results, [], current=current)
+
+    assert config == {"server_round": 1}
+    np.testing.assert_allclose(parameters[0], np.array([1.0, 2.0]) * len(cids) / 5)  # m = q N = 5
+
+
+def test_dp_fedavg_poisson_accepts_a_round_that_sampled_nobody():
+    strategy = DPFedAvg(fraction_fit=0.01, noise_multiplier=1.0, clip_norm=1.0, sampling="poisson", seed=0)
+    strategy.configure_fit(1, 10, rng())
+    current = [np.zeros(1000)]
+
+    parameters, _ = strategy.aggregate_fit(1, [], [], current=current)
+
+    assert parameters[0].std() == pytest.approx(1.0 / 0.1, rel=0.1)  # noise z C over m = q N = 0.1
+
+
+def test_dp_fedavg_poisson_needs_configure_fit_first():
+    with pytest.raises(ValueError, match="configure_fit"):
+        DPFedAvg(sampling="poisson").aggregate_fit(1, [fit_result(0, [1.0], 1)], [], current=[np.zeros(1)])
+
+
+def test_dp_fedavg_poisson_run_samples_varying_numbers_of_clients(feature_data, logistic_fn):
+    client_fn = make_client_fn(feature_data, iid(len(feature_data), 8, seed=0), logistic_fn, seed=0)
+    strategy = DPFedAvg(fraction_fit=0.5, fraction_evaluate=0.0, noise_multiplier=0.5, sampling="poisson", seed=1)
+    sizes = []
+    original = strategy.configure_fit
+
+    def counting(server_round, num_clients, generator):
+        cids, config = original(server_round, num_clients, generator)
+        sizes.append(len(cids))
+        return cids, config
+
+    strategy.configure_fit = counting
+    run_simulation(client_fn, 8, 10, strategy, get_parameters(logistic_fn()), seed=0, progress=False)
+
+    assert len(set(sizes)) > 1
 
 
 def test_dp_fedavg_on_digits_learns_without_noise_and_noise_costs_accuracy():
@@ -260,6 +392,94 @@ def test_epsilon_agrees_with_abadi_et_al_mnist_setting():
     assert epsilon == pytest.approx(1.035, abs=0.01)
 
 
+def test_fixed_size_epsilon_is_sampling_without_replacement_of_half_the_multiplier_under_replace_one():
+    accountant = dp_accounting.rdp.RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+    accountant.compose(dp_accounting.SelfComposedDpEvent(
+        dp_accounting.SampledWithoutReplacementDpEvent(200, 40, dp_accounting.GaussianDpEvent(0.5)), 30))
+
+    fixed = dp_fedavg_epsilon(1.0, 0.2, 30, DELTA, sampling="fixed", num_clients=200)
+
+    assert fixed == pytest.approx(accountant.get_epsilon(DELTA))
+    assert fixed > dp_fedavg_epsilon(1.0, 0.2, 30, DELTA)  # Poisson at the same rate: 8.94 against 60.5
+
+
+def test_fixed_size_epsilon_with_every_client_is_the_replace_one_gaussian():
+    # Everyone in every round: no amplification, and replacing one client moves the sum by 2 C,
+    # which is exactly the local-DP analysis (any two updates differ by up to 2 C).
+    assert dp_fedavg_epsilon(2.0, 1.0, 10, DELTA, sampling="fixed", num_clients=5) == pytest.approx(
+        local_dp_epsilon(2.0, 10, DELTA))
+
+
+def test_fixed_size_accounting_needs_a_whole_number_of_clients():
+    with pytest.raises(ValueError, match="whole number"):
+        dp_fedavg_epsilon(1.0, 0.25, 10, DELTA, sampling="fixed", num_clients=10)
+    with pytest.raises(TypeError, match="^num_clients "):
+        dp_fedavg_epsilon(1.0, 0.2, 10, DELTA, sampling="fixed")
+
+
+@pytest.mark.parametrize("sampling", ["poisson", "fixed"])
+def test_noise_multiplier_for_epsilon_round_trips_for_both_samplings(sampling):
+    z = noise_multiplier_for_epsilon(5.0, 0.2, 30, DELTA, sampling=sampling, num_clients=200)
+
+    assert 4.99 <= dp_fedavg_epsilon(z, 0.2, 30, DELTA, sampling=sampling, num_clients=200) <= 5.0
+    assert dp_fedavg_epsilon(z - 0.01, 0.2, 30, DELTA, sampling=sampling, num_clients=200) > 5.0
+
+
+# --- cross-check with Flower 1.42 ------------------------------------------------------------------
+
+
+def flower_epsilon(noise_multiplier, sampling_method, relation, num_rounds=30, sample_size=40, population=200):
+    """epsilon from Flower's own accountant, flwr.serverapp.RdpAccountant (a wrapper of dp_accounting)."""
+    serverapp = pytest.importorskip("flwr.serverapp")
+    from flwr.supercore.privacy_accounting import GaussianPrivacyEvent
+
+    config = serverapp.PrivacyConfig(target_delta=DELTA, population_size=population,
+                                     neighboring_relation=relation, sampling_method=sampling_method)
+    accountant = serverapp.RdpAccountant(config)
+    accountant.compose(GaussianPrivacyEvent(noise_multiplier, sample_size, population), count=num_rounds)
+    return accountant.get_epsilon(DELTA)
+
+
+def test_flower_accountant_agrees_on_poisson_sampling():
+    serverapp = pytest.importorskip("flwr.serverapp")
+    poisson = flower_epsilon(1.0, serverapp.SamplingMethod.POISSON, serverapp.NeighboringRelation.ADD_OR_REMOVE_ONE)
+
+    assert poisson == pytest.approx(DPFedAvg(fraction_fit=0.2, sampling="poisson").epsilon(200, 30, DELTA))
+    assert poisson == pytest.approx(8.94, abs=0.01)
+
+
+def test_flower_accountant_needs_half_the_multiplier_for_fixed_size_sampling():
+    serverapp = pytest.importorskip("flwr.serverapp")
+    method, relation = serverapp.SamplingMethod.WITHOUT_REPLACEMENT, serverapp.NeighboringRelation.REPLACE_ONE
+    ours = DPFedAvg(fraction_fit=0.2, sampling="fixed").epsilon(200, 30, DELTA)
+
+    # Flower takes the multiplier relative to whatever sensitivity the caller means; under
+    # replace-one the clipped sum's is 2 C, so z C of noise is a multiplier of z / 2.
+    assert flower_epsilon(0.5, method, relation) == pytest.approx(ours)
+    given_z = flower_epsilon(1.0, method, relation)  # what passing z itself gives: 15.0
+    assert given_z == pytest.approx(15.0, abs=0.01) and given_z < ours / 3
+
+
+def test_flower_dp_strategy_accounts_without_amplification_which_is_our_sampling_rate_1():
+    serverapp = pytest.importorskip("flwr.serverapp")
+    flower = flower_epsilon(1.0, serverapp.SamplingMethod.NO_AMPLIFICATION, serverapp.NeighboringRelation.ADD_OR_REMOVE_ONE)
+
+    assert flower == pytest.approx(dp_fedavg_epsilon(1.0, 1.0, 30, DELTA))  # every round charged in full
+    assert flower > DPFedAvg(fraction_fit=0.2, sampling="poisson").epsilon(200, 30, DELTA)
+
+
+def test_flower_noise_std_on_the_average_is_ours():
+    pytest.importorskip("flwr")
+    from flwr.supercore.differential_privacy import compute_stdv
+
+    current = [np.zeros(100_000)]
+    results = [fit_result(cid, np.zeros(100_000), 10) for cid in range(40)]
+    released, _ = DPFedAvg(clip_norm=0.7, noise_multiplier=1.0, seed=0).aggregate_fit(1, results, [], current=current)
+
+    assert compute_stdv(1.0, 0.7, 40) == pytest.approx(1.0 * 0.7 / 40)
+    assert released[0].std() == pytest.approx(compute_stdv(1.0, 0.7, 40), rel=0.01)
+
+
 def test_local_dp_epsilon_is_a_gaussian_of_half_the_noise_multiplier_over_all_rounds():
     epsilon = local_dp_epsilon(2.0, 10, DELTA)
     exact = dp_accounting.get_epsilon_gaussian(1.0 / math.sqrt(10), DELTA)  # 10 of multiplier 1 = 1 of 1/sqrt(10)
@@ -292,45 +512,148 @@ def test_accounting_hides_the_unconverged_order_warnings_and_only_them(caplog):
 
 # --- bad input ---------------------------------------------------------------------------------
 
+NAN, INF = float("nan"), float("inf")
 
-@pytest.mark.parametrize(
-    ("call", "argument"),
-    [
-        (lambda: laplace_count(3, 0.0, rng()), "epsilon"),
-        (lambda: laplace_count(-1, 1.0, rng()), "data"),
-        (lambda: laplace_count(np.array([0.5, 1.0]), 1.0, rng()), "data"),
-        (lambda: gaussian_mechanism(1.0, 0.0, 1.0, rng()), "sensitivity"),
-        (lambda: gaussian_mechanism(1.0, 1.0, -1.0, rng()), "sigma"),
-        (lambda: gaussian_sigma(-1.0, DELTA), "epsilon"),
-        (lambda: gaussian_sigma(1.0, 0.0), "delta"),
-        (lambda: gaussian_sigma(1.0, 1.0), "delta"),
-        (lambda: gaussian_sigma(1.0, DELTA, method="exact"), "method"),
-        (lambda: gaussian_sigma(2.0, DELTA, method="classical"), "epsilon"),
-        (lambda: clip_update([np.ones(2)], 0.0), "clip_norm"),
-        (lambda: DPFedAvg(clip_norm=-1.0), "clip_norm"),
-        (lambda: DPFedAvg(noise_multiplier=-0.1), "noise_multiplier"),
-        (lambda: DPFedAvg(mode="distributed"), "mode"),
-        (lambda: dp_fedavg_epsilon(-1.0, 0.1, 10, DELTA), "noise_multiplier"),
-        (lambda: dp_fedavg_epsilon(1.0, 0.0, 10, DELTA), "sampling_rate"),
-        (lambda: dp_fedavg_epsilon(1.0, 1.5, 10, DELTA), "sampling_rate"),
-        (lambda: dp_fedavg_epsilon(1.0, 0.1, 0, DELTA), "num_rounds"),
-        (lambda: dp_fedavg_epsilon(1.0, 0.1, 10, 1.0), "delta"),
-        (lambda: noise_multiplier_for_epsilon(0.0, 0.1, 10, DELTA), "target_epsilon"),
-        (lambda: noise_multiplier_for_epsilon(1.0, 0.1, 10, -DELTA), "delta"),
-        (lambda: local_dp_epsilon(1.0, 10, 0.0), "delta"),
-    ],
-)
-def test_bad_input_raises_value_error_naming_the_argument(call, argument):
-    with pytest.raises(ValueError, match=rf"^{argument} "):
+
+def two_results():
+    return [fit_result(0, [1.0, 1.0], 1), fit_result(1, [1.0, 1.0], 1)]
+
+
+BAD_VALUES = [
+    # (call, the error, the argument its message starts with)
+    (lambda: laplace_count(3, 0.0, rng()), ValueError, "epsilon"),
+    (lambda: laplace_count(3, -1.0, rng()), ValueError, "epsilon"),
+    (lambda: laplace_count(3, NAN, rng()), ValueError, "epsilon"),
+    (lambda: laplace_count(3, INF, rng()), ValueError, "epsilon"),
+    (lambda: laplace_count(-1, 1.0, rng()), ValueError, "data"),
+    (lambda: laplace_count(True, 1.0, rng()), ValueError, "data"),
+    (lambda: laplace_count(np.array([0.5, 1.0]), 1.0, rng()), ValueError, "data"),
+    (lambda: gaussian_mechanism(1.0, 0.0, 1.0, rng()), ValueError, "sensitivity"),
+    (lambda: gaussian_mechanism(1.0, INF, 1.0, rng()), ValueError, "sensitivity"),
+    (lambda: gaussian_mechanism(1.0, 1.0, -1.0, rng()), ValueError, "sigma"),
+    (lambda: gaussian_mechanism(1.0, 1.0, NAN, rng()), ValueError, "sigma"),
+    (lambda: gaussian_mechanism(np.array([1.0, NAN]), 1.0, 1.0, rng()), ValueError, "value"),
+    (lambda: gaussian_mechanism(INF, 1.0, 1.0, rng()), ValueError, "value"),
+    (lambda: gaussian_sigma(-1.0, DELTA), ValueError, "epsilon"),
+    (lambda: gaussian_sigma(INF, DELTA), ValueError, "epsilon"),
+    (lambda: gaussian_sigma(1.0, 0.0), ValueError, "delta"),
+    (lambda: gaussian_sigma(1.0, 1.0), ValueError, "delta"),
+    (lambda: gaussian_sigma(1.0, NAN), ValueError, "delta"),
+    (lambda: gaussian_sigma(1.0, DELTA, method="exact"), ValueError, "method"),
+    (lambda: gaussian_sigma(2.0, DELTA, method="classical"), ValueError, "epsilon"),
+    (lambda: global_norm([np.array([1.0, NAN])]), ValueError, "arrays"),
+    (lambda: clip_update([np.ones(2)], 0.0), ValueError, "clip_norm"),
+    (lambda: clip_update([np.ones(2)], INF), ValueError, "clip_norm"),
+    (lambda: clip_update([np.ones(2)], NAN), ValueError, "clip_norm"),
+    (lambda: clip_update([np.array([1.0, INF])], 1.0), ValueError, "update"),  # used to return NaN
+    (lambda: clip_update([np.array([NAN])], 1.0), ValueError, "update"),
+    (lambda: add_noise([np.ones(2)], -1.0, rng()), ValueError, "std"),
+    (lambda: add_noise([np.ones(2)], INF, rng()), ValueError, "std"),
+    (lambda: add_noise([np.array([INF])], 1.0, rng()), ValueError, "update"),
+    (lambda: noise_rng(-1, 1, 0), ValueError, "seed"),
+    (lambda: noise_rng(0, -1, 0), ValueError, "server_round"),
+    (lambda: noise_rng(0, 1, -1), ValueError, "stream"),
+    (lambda: poisson_sample(0, 0.5, rng()), ValueError, "num_clients"),
+    (lambda: poisson_sample(10, 0.0, rng()), ValueError, "sampling_rate"),
+    (lambda: poisson_sample(10, NAN, rng()), ValueError, "sampling_rate"),
+    (lambda: DPFedAvg(clip_norm=-1.0), ValueError, "clip_norm"),
+    (lambda: DPFedAvg(clip_norm=INF), ValueError, "clip_norm"),
+    (lambda: DPFedAvg(clip_norm=NAN), ValueError, "clip_norm"),
+    (lambda: DPFedAvg(noise_multiplier=-0.1), ValueError, "noise_multiplier"),
+    (lambda: DPFedAvg(noise_multiplier=INF), ValueError, "noise_multiplier"),
+    (lambda: DPFedAvg(noise_multiplier=NAN), ValueError, "noise_multiplier"),
+    (lambda: DPFedAvg(mode="distributed"), ValueError, "mode"),
+    (lambda: DPFedAvg(sampling="uniform"), ValueError, "sampling"),
+    (lambda: DPFedAvg(seed=-1), ValueError, "seed"),
+    (lambda: DPFedAvg().clients_per_round(0), ValueError, "num_clients"),
+    (lambda: DPFedAvg().epsilon(10, 0, DELTA), ValueError, "num_rounds"),
+    (lambda: DPFedAvg().epsilon(10, 5, 2.0), ValueError, "delta"),
+    (lambda: DPFedAvg(clip_norm=1.0, noise_multiplier=0.0).aggregate_fit(
+        1, [fit_result(0, [1.0, INF], 1), fit_result(1, [1.0, 1.0], 1)], [], current=[np.zeros(2)]),
+     ValueError, "client 0's parameters"),
+    (lambda: DPFedAvg().aggregate_fit(1, [fit_result(0, [1.0, 1.0, 1.0], 1), fit_result(1, [1.0, 1.0], 1)], [],
+                                      current=[np.zeros(2)]), ValueError, "client 0's parameters"),
+    (lambda: dp_fedavg_epsilon(-1.0, 0.1, 10, DELTA), ValueError, "noise_multiplier"),
+    (lambda: dp_fedavg_epsilon(INF, 0.1, 10, DELTA), ValueError, "noise_multiplier"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.0, 10, DELTA), ValueError, "sampling_rate"),
+    (lambda: dp_fedavg_epsilon(1.0, 1.5, 10, DELTA), ValueError, "sampling_rate"),
+    (lambda: dp_fedavg_epsilon(1.0, NAN, 10, DELTA), ValueError, "sampling_rate"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.1, 0, DELTA), ValueError, "num_rounds"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.1, 10, 1.0), ValueError, "delta"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.1, 10, DELTA, sampling="uniform"), ValueError, "sampling"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.2, 10, DELTA, sampling="fixed", num_clients=0), ValueError, "num_clients"),
+    (lambda: noise_multiplier_for_epsilon(0.0, 0.1, 10, DELTA), ValueError, "target_epsilon"),
+    (lambda: noise_multiplier_for_epsilon(INF, 0.1, 10, DELTA), ValueError, "target_epsilon"),
+    (lambda: noise_multiplier_for_epsilon(1.0, 0.1, 10, -DELTA), ValueError, "delta"),
+    (lambda: noise_multiplier_for_epsilon(1.0, 0.1, -3, DELTA), ValueError, "num_rounds"),
+    (lambda: local_dp_epsilon(1.0, 10, 0.0), ValueError, "delta"),
+    (lambda: local_dp_epsilon(NAN, 10, DELTA), ValueError, "noise_multiplier"),
+    (lambda: local_dp_epsilon(1.0, 0, DELTA), ValueError, "num_rounds"),
+]
+
+BAD_TYPES = [
+    (lambda: laplace_count(3, "1", rng()), "epsilon"),
+    (lambda: laplace_count(3, True, rng()), "epsilon"),
+    (lambda: laplace_count(3, 1.0, 0), "rng"),
+    (lambda: gaussian_mechanism("5", 1.0, 1.0, rng()), "value"),
+    (lambda: gaussian_mechanism(1.0, True, 1.0, rng()), "sensitivity"),
+    (lambda: gaussian_mechanism(1.0, 1.0, 1.0, np.random.RandomState(0)), "rng"),
+    (lambda: gaussian_sigma(1.0, None), "delta"),
+    (lambda: global_norm(np.ones(3)), "arrays"),
+    (lambda: global_norm([np.array(["a"])]), "arrays"),
+    (lambda: clip_update([np.ones(2)], True), "clip_norm"),
+    (lambda: clip_update([np.array([True, False])], 1.0), "update"),
+    (lambda: clip_update({"w": np.ones(2)}, 1.0), "update"),
+    (lambda: add_noise([np.ones(2)], 1.0, None), "rng"),
+    (lambda: noise_rng(1.5, 1, 0), "seed"),
+    (lambda: noise_rng(True, 1, 0), "seed"),
+    (lambda: noise_rng(0, 1.0, 0), "server_round"),
+    (lambda: poisson_sample(10.0, 0.5, rng()), "num_clients"),
+    (lambda: DPFedAvg(seed="0"), "seed"),
+    (lambda: DPFedAvg(seed=False), "seed"),
+    (lambda: DPFedAvg(noise_multiplier="1"), "noise_multiplier"),
+    (lambda: DPFedAvg(clip_norm=None), "clip_norm"),
+    (lambda: DPFedAvg().clients_per_round(True), "num_clients"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.1, 10.0, DELTA), "num_rounds"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.1, True, DELTA), "num_rounds"),
+    (lambda: dp_fedavg_epsilon(None, 0.1, 10, DELTA), "noise_multiplier"),
+    (lambda: dp_fedavg_epsilon(1.0, 0.2, 10, DELTA, sampling="fixed", num_clients=10.0), "num_clients"),
+    (lambda: local_dp_epsilon(1.0, 10, "1e-5"), "delta"),
+    (lambda: update_norms("client_fn", [0], [np.zeros(1)], {}), "client_fn"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "argument"), BAD_VALUES)
+def test_bad_value_raises_value_error_naming_the_argument(call, error, argument):
+    with pytest.raises(error, match=rf"^{argument}[ \[]"):  # "update[0] holds NaN" names the argument too
         call()
+
+
+@pytest.mark.parametrize(("call", "argument"), BAD_TYPES)
+def test_wrong_type_raises_type_error_naming_the_argument(call, argument):
+    with pytest.raises(TypeError, match=rf"^{argument}"):
+        call()
+
+
+def test_update_norms_names_a_client_whose_update_is_broken(feature_data, logistic_fn):
+    class Broken:
+        def fit(self, parameters, config):
+            return [np.full(np.shape(p), np.nan) for p in parameters], 1, {}
+
+    with pytest.raises(ValueError, match="^client 3's parameters"):
+        update_norms(lambda cid: Broken(), [3], get_parameters(logistic_fn()), {})
+
+
+def test_global_norm_of_huge_finite_entries_does_not_overflow():
+    assert global_norm([np.array([3e300]), np.array([4e300])]) == pytest.approx(5e300)
+    clipped, _ = clip_update([np.array([3e300, 4e300])], 1.0)
+    np.testing.assert_allclose(clipped[0], [0.6, 0.8])
 
 
 # --- choosing the clipping norm -------------------------------------------------------------------
 
 
 def test_update_norms_are_the_norms_of_each_clients_new_minus_sent_parameters(feature_data, logistic_fn):
-    from course_utils.privacy import update_norms
-
     partitions = iid(len(feature_data), 4, seed=0)
     client_fn = make_client_fn(feature_data, partitions, logistic_fn, test_fraction=0.0, seed=0)
     sent = get_parameters(logistic_fn())
@@ -346,8 +669,6 @@ def test_update_norms_are_the_norms_of_each_clients_new_minus_sent_parameters(fe
 
 
 def test_update_norms_grow_with_the_learning_rate(feature_data, logistic_fn):
-    from course_utils.privacy import update_norms
-
     client_fn = make_client_fn(feature_data, iid(len(feature_data), 2, seed=0), logistic_fn, test_fraction=0.0)
     sent = get_parameters(logistic_fn())
 
