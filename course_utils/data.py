@@ -16,6 +16,8 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from course_utils.checks import check_indices
+
 BUNDLED = ("digits", "breast_cancer")
 TORCHVISION = ("mnist", "fashion_mnist", "cifar10")
 DATASETS = BUNDLED + TORCHVISION
@@ -59,6 +61,7 @@ def load_dataset(name: str = "digits", root: str | Path = "data", download: bool
 
     ``root`` and ``download`` are used by the torchvision datasets only.
     """
+    _check_download(download)
     if name == "digits":
         return load_digits_data()
     if name == "breast_cancer":
@@ -66,6 +69,11 @@ def load_dataset(name: str = "digits", root: str | Path = "data", download: bool
     if name in TORCHVISION:
         return load_torchvision_data(name, root=root, download=download)
     raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
+
+
+def _check_download(download: bool) -> None:
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True or False, got {type(download).__name__} {download!r}")
 
 
 def labels_of(dataset: Dataset) -> np.ndarray:
@@ -79,7 +87,9 @@ def labels_of(dataset: Dataset) -> np.ndarray:
 
 def subset(dataset: TensorDataset, indices: np.ndarray) -> TensorDataset:
     """The examples of ``dataset`` at ``indices`` (a 1-D integer array), as a new TensorDataset."""
-    idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    if not isinstance(dataset, TensorDataset):
+        raise TypeError(f"dataset must be a TensorDataset, got {type(dataset).__name__}")
+    idx = torch.as_tensor(check_indices("indices", indices, len(dataset)))
     return TensorDataset(*(t[idx] for t in dataset.tensors))
 
 
@@ -157,6 +167,7 @@ def load_torchvision_data(name: str, root: str | Path = "data", download: bool =
     """
     if name not in TORCHVISION:
         raise ValueError(f"name must be one of {TORCHVISION}, got {name!r}")
+    _check_download(download)
     splits = []
     for train in (True, False):
         source = _open_torchvision(name, Path(root), train, download)

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from course_utils.aggregate import Parameters
+from course_utils.checks import check_callable, check_dataset, check_integer
 from course_utils.client import Client
 from course_utils.models import set_parameters
 from course_utils.training import evaluate
@@ -15,6 +16,7 @@ from course_utils.training import evaluate
 
 def evaluate_parameters(model_fn: Callable[[], nn.Module], parameters: Parameters, data: TensorDataset) -> tuple[float, float]:
     """Loss and accuracy of ``parameters`` loaded into ``model_fn()``, on ``data``."""
+    check_callable("model_fn", model_fn, "a function () -> nn.Module")
     model = model_fn()
     set_parameters(model, parameters)
     return evaluate(model, data)
@@ -24,6 +26,8 @@ def make_evaluate_fn(
     model_fn: Callable[[], nn.Module], test_data: TensorDataset
 ) -> Callable[[int, Parameters], tuple[float, dict[str, float]]]:
     """A server-side ``evaluate_fn(server_round, parameters) -> (loss, {"accuracy": ...})``."""
+    check_callable("model_fn", model_fn, "a function () -> nn.Module")
+    check_dataset(test_data, "test_data")
 
     def evaluate_fn(server_round: int, parameters: Parameters) -> tuple[float, dict[str, float]]:
         loss, accuracy = evaluate_parameters(model_fn, parameters, test_data)
@@ -39,6 +43,9 @@ def evaluate_clients(
 
     Clients without local test data are skipped.
     """
+    check_callable("client_fn", client_fn, "a function cid -> Client")
+    if isinstance(cids, (str, bytes)) or not hasattr(cids, "__iter__"):
+        raise TypeError(f"cids must be a list of client ids, got {type(cids).__name__} {cids!r}")
     out = {}
     for cid in cids:
         client = client_fn(cid)
@@ -59,6 +66,8 @@ def per_class_accuracy(
     """
     from course_utils.data import labels_of, subset
 
+    check_dataset(data)
+    check_integer("num_classes", num_classes, 1)
     labels = labels_of(data)
     if num_classes <= labels.max():
         raise ValueError(f"num_classes must exceed the largest label ({labels.max()}), got {num_classes}")

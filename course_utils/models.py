@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_utils.checks import check_integer, check_seed
+
 MODELS = ("cnn", "mlp", "logistic")
 
 
@@ -69,13 +71,12 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
     """
     if name not in MODELS:
         raise ValueError(f"name must be one of {MODELS}, got {name!r}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    input_shape = _check_input_shape(input_shape, name)
+    check_integer("num_classes", num_classes, 2)
+    check_seed(seed)
     with torch.random.fork_rng(devices=[]):  # restores the CPU random state afterwards
         torch.random.default_generator.manual_seed(seed)  # CPU only: models here live on the CPU
         if name == "cnn":
-            if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
-                raise ValueError(f"input_shape must be (channels, size, size) for the cnn, got {input_shape}")
             return SmallCNN(input_shape[0], input_shape[1], num_classes)
         in_features = math.prod(input_shape)
         if name == "mlp":
@@ -83,8 +84,30 @@ def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: 
         return LogisticRegression(in_features, num_classes)
 
 
+def _check_input_shape(input_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+    """``input_shape`` as a tuple if it is a non-empty tuple of positive integers that model ``name`` can take."""
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple of positive integers such as (1, 8, 8), got {input_shape!r}")
+    if len(input_shape) == 0:
+        raise ValueError("input_shape must be a non-empty tuple of positive integers such as (1, 8, 8), got ()")
+    for i, size in enumerate(input_shape):
+        check_integer(f"input_shape[{i}]", size, 1)  # the message names input_shape and "positive integer"
+    if name == "cnn" and (len(input_shape) != 3 or input_shape[1] != input_shape[2]):
+        raise ValueError(f"input_shape must be (channels, size, size) for the cnn, got {tuple(input_shape)}")
+    if name == "cnn" and input_shape[1] < 2:
+        raise ValueError(f"input_shape must have images of at least 2x2 pixels for the cnn, got {tuple(input_shape)}")
+    return tuple(int(size) for size in input_shape)
+
+
+def _check_parameter_list(parameters: list[np.ndarray]) -> None:
+    if not isinstance(parameters, (list, tuple)):
+        raise TypeError(f"parameters must be a list of NumPy arrays (one per model tensor), got {type(parameters).__name__}")
+
+
 def get_parameters(model: nn.Module) -> list[np.ndarray]:
     """The model's tensors as a list of NumPy arrays (copies), in ``state_dict`` order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
 
 
@@ -94,6 +117,9 @@ def set_parameters(model: nn.Module, parameters: list[np.ndarray]) -> None:
     Checks the number of arrays, each shape, and that every value is finite, before
     changing anything: a bad list leaves the model as it was.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    _check_parameter_list(parameters)
     state = model.state_dict()
     if len(parameters) != len(state):
         raise ValueError(f"parameters must hold {len(state)} arrays for this model, got {len(parameters)}")
@@ -101,6 +127,8 @@ def set_parameters(model: nn.Module, parameters: list[np.ndarray]) -> None:
         array = np.asarray(array)
         if array.shape != tuple(tensor.shape):
             raise ValueError(f"parameters[{i}] ({key}) must have shape {tuple(tensor.shape)}, got {array.shape}")
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise TypeError(f"parameters[{i}] ({key}) must hold numbers, got dtype {array.dtype}")
         if not np.all(np.isfinite(array)):
             raise ValueError(f"parameters[{i}] ({key}) contains NaN or infinite values")
     new_state = {key: torch.as_tensor(np.asarray(a), dtype=t.dtype) for (key, t), a in zip(state.items(), parameters)}
@@ -109,4 +137,5 @@ def set_parameters(model: nn.Module, parameters: list[np.ndarray]) -> None:
 
 def num_bytes(parameters: list[np.ndarray]) -> int:
     """The size of ``parameters`` in bytes as sent over a network, uncompressed."""
+    _check_parameter_list(parameters)
     return int(sum(np.asarray(array).nbytes for array in parameters))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.checks import check_indices, check_integer, check_number, check_seed
+
 
 def _check_num_clients(num_clients: int, num_examples: int) -> None:
-    if not isinstance(num_clients, (int, np.integer)) or num_clients < 1:
-        raise ValueError(f"num_clients must be a positive integer, got {num_clients!r}")
+    check_integer("num_clients", num_clients, 1)
     if num_clients > num_examples:
         raise ValueError(
             f"num_clients must be at most the number of examples ({num_examples}), got {num_clients}: "
@@ -29,11 +30,15 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _check_alpha(alpha: float) -> None:
+    check_number("alpha", alpha, 0, min_open=True)
+
+
 def iid(num_examples: int, num_clients: int, seed: int = 0) -> list[np.ndarray]:
     """Shuffle the examples and deal them out in ``num_clients`` near-equal parts."""
-    if num_examples < 1:
-        raise ValueError(f"num_examples must be positive, got {num_examples}")
+    check_integer("num_examples", num_examples, 1)
     _check_num_clients(num_clients, num_examples)
+    check_seed(seed)
     order = np.random.default_rng(seed).permutation(num_examples)
     return [np.sort(part) for part in np.array_split(order, num_clients)]
 
@@ -49,10 +54,9 @@ def dirichlet(
     """
     labels = _check_labels(labels)
     _check_num_clients(num_clients, labels.size)
-    if not alpha > 0 or not np.isfinite(alpha):
-        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
-    if min_size < 1 or min_size * num_clients > labels.size:
-        raise ValueError(f"min_size must be in [1, {labels.size // num_clients}], got {min_size}")
+    _check_alpha(alpha)
+    check_integer("min_size", min_size, 1, labels.size // num_clients)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     for _ in range(1000):
         parts: list[list[int]] = [[] for _ in range(num_clients)]
@@ -77,12 +81,9 @@ def shards(labels: np.ndarray, num_clients: int, shards_per_client: int = 2, see
     """
     labels = _check_labels(labels)
     _check_num_clients(num_clients, labels.size)
+    check_integer("shards_per_client", shards_per_client, 1, labels.size // num_clients)
+    check_seed(seed)
     num_shards = num_clients * shards_per_client
-    if shards_per_client < 1 or num_shards > labels.size:
-        raise ValueError(
-            f"shards_per_client must be in [1, {labels.size // num_clients}] for {labels.size} examples "
-            f"and {num_clients} clients, got {shards_per_client}"
-        )
     rng = np.random.default_rng(seed)
     by_label = np.argsort(labels, kind="stable")
     pieces = np.array_split(by_label, num_shards)
@@ -95,11 +96,10 @@ def quantity_skew(num_examples: int, num_clients: int, alpha: float = 1.0, seed:
 
     Every client gets at least one example; small ``alpha`` makes sizes very unequal.
     """
-    if num_examples < 1:
-        raise ValueError(f"num_examples must be positive, got {num_examples}")
+    check_integer("num_examples", num_examples, 1)
     _check_num_clients(num_clients, num_examples)
-    if not alpha > 0 or not np.isfinite(alpha):
-        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
+    _check_alpha(alpha)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     extra = rng.multinomial(num_examples - num_clients, rng.dirichlet(np.full(num_clients, alpha)))
     sizes = extra + 1
@@ -110,10 +110,13 @@ def quantity_skew(num_examples: int, num_clients: int, alpha: float = 1.0, seed:
 def label_distribution(labels: np.ndarray, partitions: list[np.ndarray], num_classes: int | None = None) -> np.ndarray:
     """The clients x classes matrix of example counts, int64 of shape (num_clients, num_classes)."""
     labels = _check_labels(labels)
-    num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    num_classes = int(labels.max()) + 1 if num_classes is None else check_integer("num_classes", num_classes, 1)
     if num_classes <= labels.max():
         raise ValueError(f"num_classes must exceed the largest label ({labels.max()}), got {num_classes}")
+    if not isinstance(partitions, (list, tuple)):
+        raise TypeError(f"partitions must be a list of index arrays (one per client), got {type(partitions).__name__}")
     counts = np.zeros((len(partitions), num_classes), dtype=np.int64)
     for client, idx in enumerate(partitions):
-        counts[client] = np.bincount(labels[np.asarray(idx, dtype=np.int64)], minlength=num_classes)
+        idx = check_indices(f"partitions[{client}]", idx, labels.size)
+        counts[client] = np.bincount(labels[idx], minlength=num_classes)
     return counts

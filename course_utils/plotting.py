@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
+from course_utils.checks import check_number
 from course_utils.replicate import Summary
 from course_utils.simulation import History
 
@@ -21,11 +22,33 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (6, 3.5)) -> Axes:
     return plt.subplots(figsize=size)[1] if ax is None else ax
 
 
+def _series(history: History, metric: str, kind: str, where: str) -> tuple[list[int], list[float]]:
+    """``history.series(metric, kind)``, with errors that say which argument and which run."""
+    if not isinstance(history, History):
+        raise TypeError(f"{where} must be a History (from run_simulation), got {type(history).__name__}")
+    try:
+        return history.series(metric, kind)
+    except KeyError as error:
+        raise KeyError(f"metric={metric!r} (kind={kind!r}) in {where}: {error.args[0]}") from None
+
+
+def _history_runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
+    if isinstance(runs, History):
+        return {"": runs}
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"runs must be a History or a {{label: History}} mapping, got {type(runs).__name__}")
+    return runs
+
+
 def plot_label_distribution(counts: np.ndarray, ax: Axes | None = None, title: str = "Labels per client") -> Axes:
     """Heat map of a clients x classes count matrix (from ``partition.label_distribution``)."""
     counts = np.asarray(counts)
     if counts.ndim != 2:
         raise ValueError(f"counts must be a 2-D clients x classes matrix, got shape {counts.shape}")
+    if counts.size == 0:
+        raise ValueError(f"counts must hold at least one client and one class, got shape {counts.shape}")
+    if not np.issubdtype(counts.dtype, np.number) or not np.all(counts >= 0):
+        raise ValueError("counts must be example counts, numbers >= 0 (as from partition.label_distribution)")
     ax = _axes(ax, (0.45 * counts.shape[1] + 2, 0.3 * counts.shape[0] + 1.5))
     image = ax.imshow(counts, aspect="auto", cmap="Blues")
     ax.figure.colorbar(image, ax=ax, label="examples")
@@ -49,10 +72,10 @@ def plot_history(
 
     ``references`` draws horizontal lines, e.g. ``{"centralized": 0.97}``.
     """
-    runs = {"": runs} if isinstance(runs, History) else runs
+    runs = _history_runs(runs)
     ax = _axes(ax)
     for label, history in runs.items():
-        rounds, values = history.series(metric, kind)
+        rounds, values = _series(history, metric, kind, f"runs[{label!r}]")
         ax.plot(rounds, values, marker="o", markersize=3, label=label or None)
     for (label, value), style in zip((references or {}).items(), cycle(("--", ":", "-."))):
         ax.axhline(value, linestyle=style, color="grey", label=label)
@@ -76,11 +99,15 @@ def plot_band(
 
     Runs that stopped early are drawn over the rounds that all of the label's seeds reached.
     """
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"runs must be a {{label: [History, ...]}} mapping (one History per seed), got {type(runs).__name__}")
     ax = _axes(ax)
     for label, histories in runs.items():
+        if isinstance(histories, History) or not isinstance(histories, Sequence):
+            raise TypeError(f"runs[{label!r}] must be a list of History (one per seed), got {type(histories).__name__}")
         if len(histories) == 0:
             raise ValueError(f"runs[{label!r}] is empty: give at least one History")
-        series = [h.series(metric, kind) for h in histories]
+        series = [_series(h, metric, kind, f"runs[{label!r}][{i}]") for i, h in enumerate(histories)]
         length = min(len(rounds) for rounds, _ in series)
         rounds = series[0][0][:length]
         values = np.array([v[:length] for _, v in series])
@@ -99,6 +126,8 @@ def plot_band(
 
 def plot_summaries(summaries: Mapping[str, Summary], ax: Axes | None = None, ylabel: str = "accuracy") -> Axes:
     """One figure per label: each seed as a dot, the mean as a bar with +/- one standard deviation."""
+    if not isinstance(summaries, Mapping) or len(summaries) == 0:
+        raise ValueError(f"summaries must be a {{label: Summary}} mapping with at least one entry, got {summaries!r}")
     ax = _axes(ax)
     for x, (label, summary) in enumerate(summaries.items()):
         if not isinstance(summary, Summary):
@@ -117,8 +146,15 @@ def plot_client_metrics(
     values: Sequence[float] | Mapping[int, float], ax: Axes | None = None, metric: str = "accuracy",
     reference: float | None = None,
 ) -> Axes:
-    """Bar chart of one value per client (a list indexed by client, or ``{cid: value}``)."""
+    """Bar chart of one value per client (a list indexed by client, or ``{cid: value}``); NaN draws no bar."""
     items = sorted(values.items()) if isinstance(values, Mapping) else list(enumerate(values))
+    if not items:
+        raise ValueError("values must hold at least one client's value, got none")
+    for cid, value in items:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"values must be numbers, one per client; client {cid} has {type(value).__name__} {value!r}")
+    if reference is not None:
+        check_number("reference", reference)
     ax = _axes(ax)
     ax.bar([str(cid) for cid, _ in items], [v for _, v in items], color="tab:blue")
     if reference is not None:

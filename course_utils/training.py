@@ -12,25 +12,45 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from course_utils.checks import check_dataset, check_integer, check_number, check_seed
 
-def _check_data(data: TensorDataset, argument: str = "data") -> None:
-    if not isinstance(data, TensorDataset):
-        raise TypeError(f"{argument} must be a TensorDataset, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError(f"{argument} is empty: there is nothing to train or evaluate on")
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+
+
+def _logits(model: nn.Module, x: torch.Tensor, data: TensorDataset, first: bool) -> torch.Tensor:
+    """``model(x)``; on the ``first`` batch, also check that ``data``'s inputs and labels fit the model."""
+    try:
+        logits = model(x)
+    except RuntimeError as error:  # e.g. "mat1 and mat2 shapes cannot be multiplied"
+        raise ValueError(
+            f"data: inputs of shape {tuple(x.shape[1:])} do not fit the model ({str(error).splitlines()[0]})"
+        ) from None
+    if first:
+        labels = data.tensors[1]
+        outputs = logits.shape[1] if logits.ndim == 2 else None
+        if outputs is None or labels.min() < 0 or labels.max() >= outputs:
+            raise ValueError(
+                f"data has labels from {int(labels.min())} to {int(labels.max())}, but the model gives "
+                f"{'logits of shape ' + str(tuple(logits.shape)) if outputs is None else f'{outputs} outputs'}: "
+                f"labels must be in [0, {(outputs or 1) - 1}] (one output per class)"
+            )
+    return logits
 
 
 def batches(data: TensorDataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
     """One shuffled pass over ``data`` in mini-batches of ``batch_size`` (the last may be smaller)."""
+    check_integer("batch_size", batch_size, 1)  # now, not at the first next()
     order = torch.randperm(len(data), generator=generator)
-    for start in range(0, len(data), batch_size):
-        idx = order[start : start + batch_size]
-        yield tuple(t[idx] for t in data.tensors)
+    return (tuple(t[order[start : start + batch_size]] for t in data.tensors) for start in range(0, len(data), batch_size))
 
 
 @torch.no_grad()
 def sgd_step(model: nn.Module, lr: float) -> None:
     """One step of plain SGD on every parameter that has a gradient: ``w <- w - lr * w.grad``."""
+    check_number("lr", lr, 0, min_open=True)
     for weight in model.parameters():
         if weight.grad is not None:
             weight.add_(weight.grad, alpha=-lr)
@@ -38,6 +58,7 @@ def sgd_step(model: nn.Module, lr: float) -> None:
 
 def proximal_term(model: nn.Module, start: list[torch.Tensor], mu: float) -> torch.Tensor:
     """FedProx's penalty ``mu / 2 * sum ||w - w_start||^2`` over the model's parameters."""
+    check_number("mu", mu, 0)
     return mu / 2 * sum(((w - w0) ** 2).sum() for w, w0 in zip(model.parameters(), start))
 
 
@@ -60,17 +81,15 @@ def train(
     weights towards where training started. Returns ``{"loss": mean training loss (without
     the proximal term), "steps": number of SGD steps}``.
     """
-    _check_data(data)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if steps is None and epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs}")
-    if steps is not None and steps < 1:
-        raise ValueError(f"steps must be a positive integer or None, got {steps}")
-    if not proximal_mu >= 0:
-        raise ValueError(f"proximal_mu must be >= 0 (0 is plain FedAvg training), got {proximal_mu}")
+    _check_model(model)
+    check_dataset(data)
+    check_integer("batch_size", batch_size, 1)
+    check_number("lr", lr, 0, min_open=True)
+    check_integer("epochs", epochs, 1)
+    if steps is not None:
+        check_integer("steps", steps, 1)
+    check_number("proximal_mu", proximal_mu, 0)
+    check_seed(seed)
     if lr * proximal_mu >= 2:
         raise ValueError(
             f"proximal_mu must be below 2 / lr = {2 / lr:g} (got {proximal_mu}): a larger pull makes SGD overshoot and diverge"
@@ -84,7 +103,7 @@ def train(
     while done < target:
         for x, y in batches(data, batch_size, generator):
             model.zero_grad()
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(_logits(model, x, data, first=done == 0), y)
             penalty = proximal_term(model, start, proximal_mu) if proximal_mu > 0 else 0.0
             (loss + penalty).backward()
             sgd_step(model, lr)
@@ -98,14 +117,16 @@ def train(
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
-    _check_data(data)
+    _check_model(model)
+    check_dataset(data)
+    check_integer("batch_size", batch_size, 1)
     model.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total_loss, correct = 0.0, 0
     x_all, y_all = data.tensors
     for start in range(0, len(data), batch_size):
         x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
-        logits = model(x)
+        logits = _logits(model, x, data, first=start == 0)
         total_loss += loss_fn(logits, y).item()
         correct += (logits.argmax(dim=1) == y).sum().item()
     return total_loss / len(data), correct / len(data)

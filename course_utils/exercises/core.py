@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from course_utils.checks import check_callable, check_integer, check_number, check_seed
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -46,6 +48,7 @@ def _describe(value: Any) -> str:
 
 def difference(got: Any, expected: Any, atol: float = 1e-6) -> str | None:
     """What differs between ``got`` and ``expected`` (numbers, arrays, lists/tuples of them), or None."""
+    check_number("atol", atol, 0)
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
             return f"expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}"
@@ -93,6 +96,11 @@ def check_function(
     input by chance, and a wrong hint misleads more than none. The verdict is correct when
     every trial matches.
     """
+    check_callable("reference_fn", reference_fn, "the reference function")
+    check_callable("make_inputs", make_inputs, "a function rng -> tuple of arguments")
+    check_integer("trials", trials, 1)
+    check_number("atol", atol, 0)
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     inputs = [make_inputs(rng) for _ in range(trials)]
     for args in inputs:
@@ -123,6 +131,7 @@ def _agrees(learner_fn: Callable[..., Any], wrong_fn: Callable[..., Any], inputs
 
 def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6) -> Verdict:
     """Compare one answer with the expected one; if wrong, the verdict includes ``explanation``."""
+    check_number("atol", atol, 0)
     if answer is None or answer is Ellipsis:
         return Verdict(False, "Not answered yet: set your answer in the cell above, then run this cell again.")
     problem = difference(answer, expected, atol)
