@@ -11,30 +11,42 @@ import numpy as np
 Parameters = list[np.ndarray]
 
 
-def check_results(results: list[tuple[Parameters, int]]) -> None:
-    """Raise ``ValueError`` unless the results can be averaged.
+def check_update(parameters: Parameters, num_examples: int, reference: Parameters, name: str = "update") -> None:
+    """Raise ``ValueError`` unless one client's result can be averaged with ``reference``.
 
-    There must be at least one; every ``num_examples`` a positive integer; every parameter
-    list the same length with the same shapes as the first; every value finite.
+    ``parameters`` must be a list of finite arrays with the number and shapes of ``reference``
+    (e.g. the global parameters the client received), and ``num_examples`` a positive integer.
+    ``name`` says whose result it is in the message.
     """
-    if len(results) == 0:
+    if isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
+        raise ValueError(f"{name}: num_examples must be a positive integer, got {num_examples!r}")
+    if not isinstance(parameters, (list, tuple)):
+        raise ValueError(f"{name}: parameters must be a list of arrays, got {type(parameters).__name__}")
+    if len(parameters) != len(reference):
+        raise ValueError(f"{name}: parameters must hold {len(reference)} arrays, got {len(parameters)}")
+    for j, (array, ref) in enumerate(zip(parameters, reference)):
+        if np.shape(array) != np.shape(ref):
+            raise ValueError(f"{name}: parameters[{j}] must have shape {np.shape(ref)}, got {np.shape(array)}")
+        values = np.asarray(array)
+        if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+            raise ValueError(f"{name}: parameters[{j}] must hold numbers, got dtype {values.dtype}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name}: parameters[{j}] contains NaN or infinite values")
+
+
+def check_results(results: list[tuple[Parameters, int]]) -> None:
+    """Raise ``ValueError`` unless the results can be averaged: at least one, and each passes
+    :func:`check_update` against the first (same number and shapes of arrays, finite values,
+    a positive integer ``num_examples``).
+    """
+    if not isinstance(results, (list, tuple)) or len(results) == 0:
         raise ValueError("results must hold at least one (parameters, num_examples) pair, got none")
+    for i, result in enumerate(results):
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            raise ValueError(f"results[{i}] must be a (parameters, num_examples) pair, got {result!r:.80}")
     reference = results[0][0]
     for i, (parameters, num_examples) in enumerate(results):
-        if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
-            raise ValueError(f"results[{i}]: num_examples must be a positive integer, got {num_examples!r}")
-        if len(parameters) != len(reference):
-            raise ValueError(
-                f"results[{i}]: parameters must hold {len(reference)} arrays like results[0], got {len(parameters)}"
-            )
-        for j, (array, ref) in enumerate(zip(parameters, reference)):
-            if np.shape(array) != np.shape(ref):
-                raise ValueError(
-                    f"results[{i}]: parameters[{j}] must have shape {np.shape(ref)} like results[0], "
-                    f"got {np.shape(array)}"
-                )
-            if not np.all(np.isfinite(array)):
-                raise ValueError(f"results[{i}]: parameters[{j}] contains NaN or infinite values")
+        check_update(parameters, num_examples, reference, name=f"results[{i}]")
 
 
 def fedavg(results: list[tuple[Parameters, int]]) -> Parameters:
@@ -48,17 +60,24 @@ def fedavg(results: list[tuple[Parameters, int]]) -> Parameters:
     averaged = []
     for layers in zip(*(parameters for parameters, _ in results)):
         weighted = sum(np.asarray(layer, dtype=np.float64) * int(n) for layer, (_, n) in zip(layers, results)) / total
-        dtype = np.asarray(layers[0]).dtype
-        averaged.append((np.rint(weighted) if np.issubdtype(dtype, np.integer) else weighted).astype(dtype))
+        averaged.append(cast_to(weighted, np.asarray(layers[0]).dtype))
     return averaged
 
 
 def weighted_mean(values: list[float], weights: list[int]) -> float:
-    """The mean of ``values`` weighted by ``weights`` (e.g. client accuracies by example counts)."""
+    """The mean of ``values`` weighted by ``weights`` (e.g. client accuracies by example counts).
+
+    ``values`` finite numbers; ``weights`` finite numbers >= 0 with a positive sum; equal lengths.
+    """
     if len(values) != len(weights) or len(values) == 0:
         raise ValueError(f"values and weights must be non-empty and of equal length, got {len(values)} and {len(weights)}")
+    for name, numbers in (("values", values), ("weights", weights)):
+        if any(isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)) for x in numbers):
+            raise TypeError(f"{name} must be numbers (not bools), got {list(numbers)!r:.120}")
+        if not np.all(np.isfinite(np.asarray(numbers, dtype=np.float64))):
+            raise ValueError(f"{name} must be finite, got {list(numbers)!r:.120}")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError("weights must be non-negative with a positive sum")
+        raise ValueError(f"weights must be non-negative with a positive sum, got {list(weights)!r:.120}")
     return float(np.dot(np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)) / sum(weights))
 
 
@@ -67,6 +86,9 @@ def weighted_metrics(metrics: list[tuple[int, dict[str, float]]]) -> dict[str, f
 
     A metric that only some clients report is averaged over those clients.
     """
+    for i, item in enumerate(metrics):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], dict)):
+            raise TypeError(f"metrics[{i}] must be a (num_examples, {{name: value}}) pair, got {item!r:.80}")
     names = sorted({name for _, m in metrics for name in m})
     out = {}
     for name in names:
@@ -75,7 +97,7 @@ def weighted_metrics(metrics: list[tuple[int, dict[str, float]]]) -> dict[str, f
     return out
 
 
-def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``values`` (float64) as ``dtype``, rounding to the nearest integer for integer dtypes, as fedavg does."""
     return (np.rint(values) if np.issubdtype(dtype, np.integer) else values).astype(dtype)
 
@@ -92,7 +114,7 @@ def median(results: list[tuple[Parameters, int]]) -> Parameters:
     """
     check_results(results)
     dtypes = [np.asarray(a).dtype for a in results[0][0]]
-    return [_cast(np.median(_stack(results, i), axis=0), dtypes[i]) for i in range(len(dtypes))]
+    return [cast_to(np.median(_stack(results, i), axis=0), dtypes[i]) for i in range(len(dtypes))]
 
 
 def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) -> Parameters:
@@ -103,6 +125,8 @@ def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) ->
     """
     check_results(results)
     n = len(results)
+    if isinstance(trim_fraction, (bool, np.bool_)) or not isinstance(trim_fraction, (int, float, np.integer, np.floating)):
+        raise TypeError(f"trim_fraction must be a number in [0, 0.5), got {trim_fraction!r}")
     if not 0 <= trim_fraction < 0.5:
         raise ValueError(f"trim_fraction must be in [0, 0.5), got {trim_fraction}")
     cut = int(trim_fraction * n)
@@ -112,5 +136,5 @@ def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) ->
     out = []
     for i, dtype in enumerate(dtypes):
         ordered = np.sort(_stack(results, i), axis=0)
-        out.append(_cast(ordered[cut : n - cut].mean(axis=0), dtype))
+        out.append(cast_to(ordered[cut : n - cut].mean(axis=0), dtype))
     return out

@@ -1,17 +1,21 @@
-"""Clients as they are in the wild: some crash or drop out, some are slow.
+"""Clients as they are in the wild: some crash or drop out, some are slow, some lie.
 
-Wrappers around a :class:`~course_utils.client.Client` that simulate failures and compute
-speeds, seeded so that the same seed gives the same failures and the same speeds.
+Wrappers around a :class:`~course_utils.client.Client` that simulate failures, compute
+speeds and attacks, seeded so that the same seed gives the same failures and the same speeds.
+Each is a :class:`ClientWrapper`: it has the wrapped client's id and data, and changes only
+what it overrides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from course_utils.aggregate import cast_to
 from course_utils.client import Client, client_seed
+from course_utils.strategy import check_integer, check_number
 
 Parameters = list[np.ndarray]
 
@@ -20,7 +24,28 @@ class ClientDropout(RuntimeError):
     """A simulated client that disappeared in the middle of a round."""
 
 
-class UnreliableClient:
+class ClientWrapper:
+    """A client that wraps ``client``: same ``cid``, ``train_data`` and ``test_data``; ``fit`` and
+    ``evaluate`` pass through unless a subclass overrides them."""
+
+    def __init__(self, client: Client) -> None:
+        if not callable(getattr(client, "fit", None)):
+            raise TypeError(f"client must be a Client (with a fit method), got {type(client).__name__}")
+        self.client = client
+        self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
+
+    def fit(self, parameters: Parameters, config: dict[str, Any]):
+        return self.client.fit(parameters, config)
+
+    def evaluate(self, parameters: Parameters, config: dict[str, Any]):
+        return self.client.evaluate(parameters, config)
+
+
+def _check_failure_rate(failure_rate: Any) -> float:
+    return check_number("failure_rate", failure_rate, "a probability in [0, 1]", lambda p: 0 <= p <= 1)
+
+
+class UnreliableClient(ClientWrapper):
     """A client that drops out of ``fit`` with probability ``failure_rate`` in each round.
 
     Whether client ``cid`` fails in round ``r`` depends only on ``(seed, run seed, cid, r)``, where
@@ -28,10 +53,8 @@ class UnreliableClient:
     """
 
     def __init__(self, client: Client, failure_rate: float, seed: int = 0) -> None:
-        if not 0 <= failure_rate <= 1:
-            raise ValueError(f"failure_rate must be in [0, 1], got {failure_rate}")
-        self.client, self.failure_rate, self.seed = client, failure_rate, seed
-        self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
+        super().__init__(client)
+        self.failure_rate, self.seed = _check_failure_rate(failure_rate), check_integer("seed", seed, 0)
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         run_seed = int(config.get("seed", 0))
@@ -40,14 +63,17 @@ class UnreliableClient:
             raise ClientDropout(f"client {self.cid} dropped out (simulated, failure_rate={self.failure_rate})")
         return self.client.fit(parameters, config)
 
-    def evaluate(self, parameters: Parameters, config: dict[str, Any]):
-        return self.client.evaluate(parameters, config)
+
+def _check_client_fn(client_fn: Any) -> None:
+    if not callable(client_fn):
+        raise TypeError(f"client_fn must be a function cid -> Client, got {type(client_fn).__name__}")
 
 
 def make_unreliable(client_fn: Callable[[int], Client], failure_rate: float, seed: int = 0) -> Callable[[int], UnreliableClient]:
     """Wrap every client of ``client_fn`` in an :class:`UnreliableClient`."""
-    if not 0 <= failure_rate <= 1:
-        raise ValueError(f"failure_rate must be in [0, 1], got {failure_rate}")
+    _check_client_fn(client_fn)
+    _check_failure_rate(failure_rate)
+    check_integer("seed", seed, 0)
     return lambda cid: UnreliableClient(client_fn(cid), failure_rate, seed)
 
 
@@ -57,12 +83,14 @@ def client_speeds(num_clients: int, median: float = 100.0, spread: float = 1.0, 
     ``spread`` is the standard deviation of the log-speed: 0 makes all clients equal, 1 makes
     the slowest of 100 clients about 10x slower than the median one.
     """
-    if num_clients < 1 or not median > 0 or not spread >= 0:
-        raise ValueError(f"need num_clients >= 1, median > 0, spread >= 0; got {num_clients}, {median}, {spread}")
+    check_integer("num_clients", num_clients, 1)
+    check_number("median", median, "a speed > 0 (examples per second)", lambda m: m > 0)
+    check_number("spread", spread, "a number >= 0 (the standard deviation of the log-speed)", lambda s: s >= 0)
+    check_integer("seed", seed, 0)
     return median * np.exp(spread * np.random.default_rng(seed).standard_normal(num_clients))
 
 
-class TimedClient:
+class TimedClient(ClientWrapper):
     """A client with a simulated compute ``speed`` (examples per second).
 
     ``fit`` reports ``compute_time``, the simulated seconds its local work took
@@ -72,10 +100,8 @@ class TimedClient:
     """
 
     def __init__(self, client: Client, speed: float) -> None:
-        if not speed > 0:
-            raise ValueError(f"speed must be > 0 examples per second, got {speed}")
-        self.client, self.speed = client, speed
-        self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
+        super().__init__(client)
+        self.speed = check_number("speed", speed, "a number > 0 (examples per second)", lambda s: s > 0)
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         batch_size = int(config.get("batch_size", 16))
@@ -88,16 +114,33 @@ class TimedClient:
         compute_time = steps * batch_size / self.speed  # each step costs one batch of examples
         return new_parameters, num_examples, {**metrics, "compute_time": compute_time, "steps": float(steps)}
 
-    def evaluate(self, parameters: Parameters, config: dict[str, Any]):
-        return self.client.evaluate(parameters, config)
-
 
 def make_timed(client_fn: Callable[[int], Client], speeds: np.ndarray) -> Callable[[int], TimedClient]:
-    """Wrap client ``cid`` of ``client_fn`` in a :class:`TimedClient` with speed ``speeds[cid]``."""
-    return lambda cid: TimedClient(client_fn(cid), float(speeds[cid]))
+    """Wrap client ``cid`` of ``client_fn`` in a :class:`TimedClient` with speed ``speeds[cid]``.
+
+    ``speeds``: a 1-D array of finite speeds > 0, one per client (e.g. from :func:`client_speeds`).
+    """
+    _check_client_fn(client_fn)
+    speeds = np.asarray(speeds)
+    if speeds.ndim != 1 or speeds.size == 0 or not np.issubdtype(speeds.dtype, np.number) or speeds.dtype == np.bool_:
+        raise ValueError(f"speeds must be a 1-D array of numbers, one per client, got shape {speeds.shape} "
+                         f"and dtype {speeds.dtype}")
+    if not (np.all(np.isfinite(speeds)) and np.all(speeds > 0)):
+        raise ValueError(f"speeds must all be finite and > 0 (examples per second), got min {speeds.min()!r}")
+
+    def timed(cid: int) -> TimedClient:
+        if not 0 <= cid < speeds.size:
+            raise ValueError(f"cid must be in [0, {speeds.size - 1}] (speeds has one entry per client), got {cid}")
+        return TimedClient(client_fn(cid), float(speeds[cid]))
+
+    return timed
 
 
-class PoisonedClient:
+def _check_scale(scale: Any) -> float:
+    return check_number("scale", scale, "a finite number (-10 turns the update around, 1 is honest)", lambda s: True)
+
+
+class PoisonedClient(ClientWrapper):
     """A malicious client: it trains honestly, then sends ``global + scale * update`` instead of ``global + update``.
 
     ``update`` is its new parameters minus the global ones it received. ``scale = -10`` turns
@@ -106,10 +149,8 @@ class PoisonedClient:
     """
 
     def __init__(self, client: Client, scale: float = -10.0) -> None:
-        if not np.isfinite(scale):
-            raise ValueError(f"scale must be a finite number, got {scale}")
-        self.client, self.scale = client, float(scale)
-        self.cid, self.train_data, self.test_data = client.cid, client.train_data, client.test_data
+        super().__init__(client)
+        self.scale = _check_scale(scale)
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         new_parameters, num_examples, metrics = self.client.fit(parameters, config)
@@ -117,19 +158,17 @@ class PoisonedClient:
         for new, old in zip(new_parameters, parameters):
             old64 = np.asarray(old, dtype=np.float64)
             value = old64 + self.scale * (np.asarray(new, dtype=np.float64) - old64)
-            dtype = np.asarray(new).dtype
-            poisoned.append((np.rint(value) if np.issubdtype(dtype, np.integer) else value).astype(dtype))
+            poisoned.append(cast_to(value, np.asarray(new).dtype))
         return poisoned, num_examples, metrics
-
-    def evaluate(self, parameters: Parameters, config: dict[str, Any]):
-        return self.client.evaluate(parameters, config)
 
 
 def make_poisoned(
-    client_fn: Callable[[int], Client], bad_cids: list[int], scale: float = -10.0
+    client_fn: Callable[[int], Client], bad_cids: Iterable[int], scale: float = -10.0
 ) -> Callable[[int], Client | PoisonedClient]:
-    """``client_fn``, except that the clients in ``bad_cids`` are :class:`PoisonedClient` with ``scale``."""
-    if not np.isfinite(scale):
-        raise ValueError(f"scale must be a finite number, got {scale}")
-    bad = {int(cid) for cid in bad_cids}
+    """``client_fn``, except that the clients in ``bad_cids`` (integer ids >= 0) are :class:`PoisonedClient` with ``scale``."""
+    _check_client_fn(client_fn)
+    _check_scale(scale)
+    if isinstance(bad_cids, (str, bytes)) or not hasattr(bad_cids, "__iter__"):
+        raise TypeError(f"bad_cids must be a list of client ids, got {type(bad_cids).__name__}")
+    bad = {check_integer("each of bad_cids", cid, 0) for cid in bad_cids}
     return lambda cid: PoisonedClient(client_fn(cid), scale) if cid in bad else client_fn(cid)

@@ -6,15 +6,23 @@ their work, so a population of thousands never sits in memory at once.
 
 from __future__ import annotations
 
+import math
+import signal
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_utils.aggregate import Parameters, check_results
+from course_utils.aggregate import Parameters, check_results, check_update
 from course_utils.client import Client
-from course_utils.strategy import EvaluateResult, Failure, FedAvg, FitResult
+from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped, check_integer, check_number
+
+T = TypeVar("T")
 
 Series = list[tuple[int, float]]  # (server_round, value)
 
@@ -29,7 +37,9 @@ class History:
     training. ``client_metrics[server_round][cid]`` holds each evaluated client's
     ``num_examples``, ``loss`` and metrics; ``failures[server_round]`` and
     ``evaluate_failures[server_round]`` the clients that failed to train or to evaluate,
-    as ``(cid, "ErrorType: message")``.
+    as ``(cid, "ErrorType: message")``; ``skipped_rounds[server_round]`` and
+    ``skipped_evaluations[server_round]`` why a round's update (or its federated evaluation)
+    was not used (see ``strategy.RoundSkipped``): the global model stayed as it was.
     """
 
     losses_centralized: Series = field(default_factory=list)
@@ -40,10 +50,26 @@ class History:
     client_metrics: dict[int, dict[int, dict[str, float]]] = field(default_factory=dict)
     failures: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     evaluate_failures: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    skipped_rounds: dict[int, str] = field(default_factory=dict)
+    skipped_evaluations: dict[int, str] = field(default_factory=dict)
 
     def _add(self, target: dict[str, Series], server_round: int, metrics: dict[str, float]) -> None:
         for name, value in metrics.items():
             target.setdefault(name, []).append((server_round, float(value)))
+
+    def _keep_rounds(self, last_round: int) -> None:
+        """Forget everything recorded after ``last_round`` (a round that was interrupted half-way)."""
+        for series in (self.losses_centralized, self.losses_distributed):
+            series[:] = [(r, v) for r, v in series if r <= last_round]
+        for metrics in (self.metrics_centralized, self.metrics_distributed, self.metrics_distributed_fit):
+            for name in list(metrics):
+                metrics[name] = [(r, v) for r, v in metrics[name] if r <= last_round]
+                if not metrics[name]:
+                    del metrics[name]
+        for by_round in (self.client_metrics, self.failures, self.evaluate_failures, self.skipped_rounds,
+                         self.skipped_evaluations):
+            for server_round in [r for r in by_round if r > last_round]:
+                del by_round[server_round]
 
     def series(self, metric: str = "accuracy", kind: str = "centralized") -> tuple[list[int], list[float]]:
         """Rounds and values of ``metric`` (or ``"loss"``) for ``kind`` in centralized, distributed, fit."""
@@ -70,29 +96,137 @@ class History:
         return None
 
 
-def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict):
-    results: list[FitResult] = []
+class ClientTimeout(RuntimeError):
+    """A client did not finish its ``fit`` or ``evaluate`` within the run's ``round_timeout``."""
+
+
+class SimulationInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another ``KeyboardInterrupt``) stopped ``run_simulation``; nothing learned is lost.
+
+    ``parameters`` are the global parameters after round ``completed_rounds`` (the initial ones
+    if it is 0) and ``history`` holds rounds 0 to ``completed_rounds``; the round that was
+    running is left out. As a ``KeyboardInterrupt`` it still stops a script or a notebook cell::
+
+        try:
+            parameters, history = run_simulation(...)
+        except SimulationInterrupted as stop:
+            parameters, history = stop.parameters, stop.history
+    """
+
+    def __init__(self, parameters: Parameters, history: History, completed_rounds: int) -> None:
+        super().__init__(f"run_simulation interrupted after {completed_rounds} complete round(s); "
+                         "its .parameters and .history hold them")
+        self.parameters, self.history, self.completed_rounds = parameters, history, completed_rounds
+
+
+def _alarm_available() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def call_with_timeout(call: Callable[[], T], timeout: float | None, what: str) -> T:
+    """``call()``, raising :class:`ClientTimeout` if it takes longer than ``timeout`` seconds (None: no limit).
+
+    On the main thread of a POSIX system a ``SIGALRM`` timer interrupts the call (no thread is
+    left running it); the previous handler and any outer timer are restored afterwards. Where
+    that is impossible (Windows, or not the main thread) the call cannot be interrupted: it runs
+    to its end, and then counts as timed out if it took longer (a client that never returns
+    still blocks). ``what`` names the call in the message, e.g. ``"client 3's fit"``.
+    """
+    if timeout is None:
+        return call()
+    if not _alarm_available():
+        start = time.monotonic()
+        out = call()
+        if time.monotonic() - start > timeout:
+            raise ClientTimeout(f"{what} took {time.monotonic() - start:.1f} s, longer than round_timeout={timeout} s "
+                                "(measured afterwards: without SIGALRM a client cannot be interrupted)")
+        return out
+    finished = False
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        if not finished:
+            raise ClientTimeout(f"{what} did not finish within round_timeout={timeout} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    start, outer = time.monotonic(), 0.0
+    try:
+        try:
+            outer = signal.setitimer(signal.ITIMER_REAL, timeout)[0]
+            return call()
+        finally:
+            finished = True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer > 0:  # someone else's timer was running: give it back what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-6))
+
+
+def check_evaluation(loss: Any, num_examples: Any, metrics: Any, name: str = "evaluation") -> None:
+    """Raise ``ValueError`` unless a client's evaluation can be averaged: a finite ``loss``, a
+    positive integer ``num_examples``, and ``metrics`` a dict of finite numbers."""
+    if isinstance(loss, (bool, np.bool_)) or not isinstance(loss, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(loss):
+        raise ValueError(f"{name}: loss must be a finite number, got {loss!r}")
+    if isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
+        raise ValueError(f"{name}: num_examples must be a positive integer, got {num_examples!r}")
+    _check_metrics(metrics, name)
+
+
+def _check_metrics(metrics: Any, name: str) -> None:
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{name}: metrics must be a dict of numbers, got {type(metrics).__name__}")
+    for key, value in metrics.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ValueError(f"{name}: metrics[{key!r}] must be a finite number, got {value!r}")
+
+
+def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict,
+               round_timeout: float | None) -> tuple[list[FitRes], list[Failure]]:
+    results: list[FitRes] = []
     failures: list[Failure] = []
     for cid in cids:
-        try:
-            new_parameters, num_examples, metrics = client_fn(cid).fit(parameters, config)
-            check_results([(new_parameters, num_examples), (parameters, 1)])  # a broken update is a failure
-            results.append((cid, new_parameters, num_examples, metrics))
-        except Exception as error:  # a client's failure must not end the whole simulation
+        try:  # a client's failure (even SystemExit, or a hang past round_timeout) must not end the whole run
+            new_parameters, num_examples, metrics = call_with_timeout(
+                lambda: client_fn(cid).fit(parameters, config), round_timeout, f"client {cid}'s fit")
+            check_update(new_parameters, num_examples, parameters, name=f"client {cid}'s update")
+            _check_metrics(metrics, f"client {cid}'s fit")
+            results.append(FitRes(cid, new_parameters, num_examples, metrics))
+        except (Exception, SystemExit) as error:
             failures.append((cid, error))
     return results, failures
 
 
-def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict):
-    results: list[EvaluateResult] = []
+def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict,
+                    round_timeout: float | None) -> tuple[list[EvaluateRes], list[Failure]]:
+    results: list[EvaluateRes] = []
     failures: list[Failure] = []
     for cid in cids:
         try:
-            loss, num_examples, metrics = client_fn(cid).evaluate(parameters, config)
-            results.append((cid, loss, num_examples, metrics))
-        except Exception as error:
+            loss, num_examples, metrics = call_with_timeout(
+                lambda: client_fn(cid).evaluate(parameters, config), round_timeout, f"client {cid}'s evaluate")
+            check_evaluation(loss, num_examples, metrics, name=f"client {cid}'s evaluation")
+            results.append(EvaluateRes(cid, float(loss), num_examples, metrics))
+        except (Exception, SystemExit) as error:
             failures.append((cid, error))
     return results, failures
+
+
+def _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout) -> None:
+    if not callable(client_fn):
+        raise TypeError(f"client_fn must be a function cid -> Client, got {type(client_fn).__name__}")
+    check_integer("num_clients", num_clients, 1)
+    check_integer("num_rounds", num_rounds, 1)
+    if not isinstance(strategy, FedAvg):
+        raise TypeError(f"strategy must be a FedAvg (or a subclass of it), got {type(strategy).__name__}")
+    check_integer("seed", seed, 0)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    if stop_when is not None and not callable(stop_when):
+        raise TypeError(f"stop_when must be a function History -> bool or None, got {type(stop_when).__name__}")
+    if round_timeout is not None:
+        check_number("round_timeout", round_timeout, "a number of seconds > 0, or None for no limit", lambda t: t > 0)
 
 
 def run_simulation(
@@ -104,6 +238,7 @@ def run_simulation(
     seed: int = 0,
     progress: bool = True,
     stop_when: Callable[[History], bool] | None = None,
+    round_timeout: float | None = 3600.0,
 ) -> tuple[Parameters, History]:
     """Run ``num_rounds`` rounds of FL over clients ``0 .. num_clients - 1``.
 
@@ -116,17 +251,22 @@ def run_simulation(
     shuffles (and a simulated fault its dropouts) for that round. Same ``seed``, same History;
     another ``seed``, another run, even when every client takes part in every round.
 
+    A client fails when it raises (any ``Exception``, or ``SystemExit``), returns an update
+    that cannot be averaged or an evaluation with a NaN or infinite loss, or takes longer than
+    ``round_timeout`` seconds (:class:`ClientTimeout`; see :func:`call_with_timeout`; None: no
+    limit; the default, 3600 s, is the per-round timeout of Flower 1.42's ``Strategy.start``).
+    Failures are recorded in ``History.failures`` and handed to the strategy, which may skip
+    the round's update (``History.skipped_rounds``).
+
     ``stop_when(history) -> bool``, if given, is asked after every round; the run ends early
     (after fewer than ``num_rounds`` rounds) as soon as it returns True, e.g.
     ``stop_when=lambda h: h.rounds_to_reach(0.9) is not None``. The rounds it did run are
     the same as those of a full run.
+
+    Ctrl-C raises :class:`SimulationInterrupted`, which carries the parameters and history
+    of the rounds completed so far.
     """
-    if num_clients < 1:
-        raise ValueError(f"num_clients must be a positive integer, got {num_clients}")
-    if num_rounds < 1:
-        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout)
     strategy.check_population(num_clients)
     strategy.reset()
     check_results([(initial_parameters, 1)])
@@ -134,22 +274,40 @@ def run_simulation(
     history = History()
     parameters = [np.array(p, copy=True) for p in initial_parameters]  # step 0
     _evaluate_centrally(strategy, 0, parameters, history)
+    completed = 0
     bar = tqdm(range(1, num_rounds + 1), desc="rounds", disable=not progress)
-    for server_round in bar:
-        cids, config = strategy.configure_fit(server_round, num_clients, rng)
-        config = {**config, "seed": seed}
-        results, failures = _fit_round(client_fn, cids, parameters, config)
-        if failures:
-            history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
-        parameters, fit_metrics = strategy.aggregate_fit(server_round, results, failures, current=parameters)
-        history._add(history.metrics_distributed_fit, server_round, fit_metrics)
-        _evaluate_centrally(strategy, server_round, parameters, history)
-        _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history)
-        if history.metrics_centralized.get("accuracy"):
-            bar.set_postfix(accuracy=f"{history.final('accuracy'):.3f}")
-        if stop_when is not None and stop_when(history):
-            break
+    try:
+        for server_round in bar:
+            parameters = _run_round(strategy, client_fn, server_round, num_clients, rng, seed, parameters,
+                                    history, round_timeout)
+            completed = server_round
+            if history.metrics_centralized.get("accuracy"):
+                bar.set_postfix(accuracy=f"{history.final('accuracy'):.3f}")
+            if stop_when is not None and stop_when(history):
+                break
+    except KeyboardInterrupt as interrupt:
+        history._keep_rounds(completed)
+        raise SimulationInterrupted(parameters, history, completed) from interrupt
+    finally:
+        bar.close()
     return parameters, history
+
+
+def _run_round(strategy, client_fn, server_round, num_clients, rng, seed, parameters, history, round_timeout):
+    """One round: steps 1-4, then both evaluations. Returns the new global parameters."""
+    cids, config = strategy.configure_fit(server_round, num_clients, rng)
+    results, failures = _fit_round(client_fn, cids, parameters, {**config, "seed": seed}, round_timeout)
+    if failures:
+        history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
+    try:
+        new_parameters, fit_metrics = strategy.aggregate_fit(server_round, results, failures, current=parameters)
+        history._add(history.metrics_distributed_fit, server_round, fit_metrics)
+    except RoundSkipped as skipped:  # the global model stays as it was, as on Flower's server
+        new_parameters = parameters
+        history.skipped_rounds[server_round] = str(skipped)
+    _evaluate_centrally(strategy, server_round, new_parameters, history)
+    _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, new_parameters, history, round_timeout)
+    return new_parameters
 
 
 def _evaluate_centrally(strategy: FedAvg, server_round: int, parameters: Parameters, history: History) -> None:
@@ -160,14 +318,19 @@ def _evaluate_centrally(strategy: FedAvg, server_round: int, parameters: Paramet
         history._add(history.metrics_centralized, server_round, metrics)
 
 
-def _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history) -> None:
+def _evaluate_federated(strategy, client_fn, server_round, num_clients, rng, parameters, history,
+                        round_timeout=None) -> None:
     cids, config = strategy.configure_evaluate(server_round, num_clients, rng)
     if not cids:
         return
-    results, failures = _evaluate_round(client_fn, cids, parameters, config)
+    results, failures = _evaluate_round(client_fn, cids, parameters, config, round_timeout)
     if failures:
         history.evaluate_failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
-    loss, metrics = strategy.aggregate_evaluate(server_round, results, failures)
+    try:
+        loss, metrics = strategy.aggregate_evaluate(server_round, results, failures)
+    except RoundSkipped as skipped:
+        history.skipped_evaluations[server_round] = str(skipped)
+        return
     history.losses_distributed.append((server_round, float(loss)))
     history._add(history.metrics_distributed, server_round, metrics)
     history.client_metrics[server_round] = {
@@ -190,8 +353,19 @@ def run_local_only(
     ``num_examples``, the client's ``local_accuracy`` on its own test data (if it has any),
     and ``accuracy`` / ``loss`` from ``evaluate_fn`` (the server's test set) if given.
     """
-    if num_rounds < 1:
-        raise ValueError(f"num_rounds must be a positive integer, got {num_rounds}")
+    if not callable(client_fn):
+        raise TypeError(f"client_fn must be a function cid -> Client, got {type(client_fn).__name__}")
+    if isinstance(cids, (str, bytes)) or not hasattr(cids, "__iter__"):
+        raise TypeError(f"cids must be a list of client ids, got {type(cids).__name__}")
+    for cid in cids:
+        check_integer("each of cids", cid, 0)
+    check_results([(initial_parameters, 1)])
+    check_integer("num_rounds", num_rounds, 1)
+    if config is not None and not isinstance(config, dict):
+        raise TypeError(f"config must be a dict or None, got {type(config).__name__}")
+    if evaluate_fn is not None and not callable(evaluate_fn):
+        raise TypeError(f"evaluate_fn must be a function (server_round, parameters) -> (loss, metrics), "
+                        f"got {type(evaluate_fn).__name__}")
     out = {}
     for cid in cids:
         client = client_fn(cid)

@@ -1,29 +1,65 @@
 """The server's decisions, in the manner of Flower's ``FedAvg`` strategy.
 
 A strategy says which clients take part in a round and with which config, how their
-results are combined, and whether a round with failed clients may go on.
+results are combined, and whether a round with failed clients may change the model.
+
+The contract, at a glance (``run_simulation`` calls these, in this order, every round):
+
+- ``configure_fit(server_round, num_clients, rng) -> (cids, config)``: step 1;
+- ``aggregate_fit(server_round, results: list[FitRes], failures: list[Failure], current) ->
+  (parameters, metrics)``: step 4, where ``current`` are the global parameters the clients
+  started from; it raises :class:`RoundSkipped` when the round may not change the model;
+- ``aggregate_parameters(results, current) -> parameters``: the rule that combines the
+  updates (FedAvg's weighted mean here; FedMedian, FedTrimmedAvg and the server
+  optimizers override only this);
+- ``configure_evaluate`` / ``aggregate_evaluate`` / ``evaluate``: the two kinds of evaluation.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from course_utils.aggregate import Parameters, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
+from course_utils.aggregate import Parameters, cast_to, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
 from course_utils.compression import compress_update
 from course_utils.secagg import check_fixed_point, secure_weighted_average
 
 Config = dict[str, Any]
-FitResult = tuple[int, Parameters, int, dict[str, float]]  # (cid, parameters, num_examples, metrics)
-EvaluateResult = tuple[int, float, int, dict[str, float]]  # (cid, loss, num_examples, metrics)
+
+
+class FitRes(NamedTuple):
+    """One client's training result (Flower's ``FitRes``, with the client's id in front)."""
+
+    cid: int
+    parameters: Parameters
+    num_examples: int
+    metrics: dict[str, float]
+
+
+class EvaluateRes(NamedTuple):
+    """One client's federated-evaluation result (Flower's ``EvaluateRes``, with the client's id)."""
+
+    cid: int
+    loss: float
+    num_examples: int
+    metrics: dict[str, float]
+
+
+FitResult = FitRes  # the older names, still importable
+EvaluateResult = EvaluateRes
 Failure = tuple[int, BaseException]  # (cid, what it raised)
 
 
-class RoundFailedError(RuntimeError):
-    """A round cannot go on: clients failed and the strategy does not accept it."""
+class RoundSkipped(RuntimeError):
+    """This round's results may not be used; ``run_simulation`` keeps the global model as it was.
+
+    Flower's strategies return ``None`` instead of parameters in this case, and Flower's server
+    keeps its parameters; here the reason travels with the exception into ``History``.
+    """
 
 
 def _describe(failures: list[Failure]) -> str:
@@ -31,10 +67,43 @@ def _describe(failures: list[Failure]) -> str:
     return shown + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
 
 
+# --- checks of constructor arguments -------------------------------------------------------
+
+
+def check_number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> float:
+    """``value`` as a float if it is a real number (not a bool), finite, and ``ok(value)``.
+
+    Raises ``TypeError`` for a non-number and ``ValueError`` otherwise, naming ``name`` and ``allowed``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def check_integer(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int if it is an integer (not a bool, not a float) >= ``minimum``; else TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function or None, got {type(value).__name__} {value!r}")
+
+
 def _sample_size(fraction: float, minimum: int, num_available: int) -> int:
     """The one sample-size rule: ``min(num_available, max(int(fraction * num_available), minimum))``."""
-    if isinstance(num_available, bool) or not isinstance(num_available, (int, np.integer)) or num_available < 1:
-        raise ValueError(f"num_available must be an integer >= 1 (the clients to sample from), got {num_available!r}")
+    check_integer("num_available (the clients to sample from)", num_available, 1)
     return min(int(num_available), max(int(fraction * num_available), minimum))
 
 
@@ -42,16 +111,27 @@ def _sample_size(fraction: float, minimum: int, num_available: int) -> int:
 class FedAvg:
     """Federated averaging with client sampling, per-round config and two kinds of evaluation.
 
-    - ``fraction_fit`` in (0, 1]: share of the clients sampled for training each round, but
-      at least ``min_fit_clients``.
-    - ``fraction_evaluate`` in [0, 1]: the same for federated evaluation; 0 turns it off.
+    Flower's words with Flower's meaning (``flwr.server.strategy.FedAvg``, flwr 1.42):
+
+    - ``fraction_fit`` in (0, 1]: share of the clients sampled for training each round;
+      ``min_fit_clients`` (>= 1): the least number *sampled*, whatever the fraction
+      (:meth:`num_fit_clients`). ``fraction_evaluate`` in [0, 1] (0 turns federated
+      evaluation off) and ``min_evaluate_clients``: the same for federated evaluation.
     - ``min_available_clients``: the population must be at least this large.
+    - ``accept_failures``: if False, a round in which any sampled client failed does not
+      change the model: its update is skipped (:class:`RoundSkipped`) and the run goes on.
+      True (the default): the round is aggregated over the clients that succeeded.
     - ``on_fit_config_fn(server_round) -> config`` and ``on_evaluate_config_fn``: per-round
       config sent to the clients (``server_round`` is always added).
     - ``evaluate_fn(server_round, parameters) -> (loss, metrics)``: server-side evaluation
       on data the server holds, or None.
-    - ``accept_failures``: go on with the clients that succeeded (if at least the minimum
-      did), or stop the run with :class:`RoundFailedError` at the first failure.
+
+    One rule of the course's own, with its own name (Flower has none: it aggregates whatever
+    came back, and skips a round with no results at all):
+
+    - ``min_fit_successes`` (>= 1, default 1): a round in which fewer clients succeeded is
+      skipped like one with failures under ``accept_failures=False``; ``min_evaluate_successes``
+      the same for federated evaluation.
     """
 
     fraction_fit: float = 1.0
@@ -63,24 +143,38 @@ class FedAvg:
     on_evaluate_config_fn: Callable[[int], Config] | None = None
     evaluate_fn: Callable[[int, Parameters], tuple[float, dict[str, float]]] | None = None
     accept_failures: bool = True
+    min_fit_successes: int = 1
+    min_evaluate_successes: int = 1
 
     def __post_init__(self) -> None:
-        if not 0 < self.fraction_fit <= 1:
-            raise ValueError(f"fraction_fit must be in (0, 1], got {self.fraction_fit}")
-        if not 0 <= self.fraction_evaluate <= 1:
-            raise ValueError(f"fraction_evaluate must be in [0, 1] (0 turns federated evaluation off), got {self.fraction_evaluate}")
-        for name in ("min_fit_clients", "min_evaluate_clients", "min_available_clients"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_number("fraction_fit", self.fraction_fit, "a number in (0, 1]", lambda f: 0 < f <= 1)
+        check_number("fraction_evaluate", self.fraction_evaluate,
+                     "a number in [0, 1] (0 turns federated evaluation off)", lambda f: 0 <= f <= 1)
+        for name in ("min_fit_clients", "min_evaluate_clients", "min_available_clients",
+                     "min_fit_successes", "min_evaluate_successes"):
+            check_integer(name, getattr(self, name), 1)
+        for name in ("on_fit_config_fn", "on_evaluate_config_fn", "evaluate_fn"):
+            _check_callable(name, getattr(self, name))
+        if not isinstance(self.accept_failures, (bool, np.bool_)):
+            raise TypeError(f"accept_failures must be True or False, got {type(self.accept_failures).__name__} "
+                            f"{self.accept_failures!r}")
 
     def reset(self) -> None:
         """Forget any state from an earlier run; ``run_simulation`` calls it first. FedAvg has none."""
 
     def check_population(self, num_clients: int) -> None:
         """Raise ``ValueError`` if ``num_clients`` cannot satisfy the minimums."""
+        check_integer("num_clients", num_clients, 1)
         for name in ("min_available_clients", "min_fit_clients", "min_evaluate_clients"):
             if getattr(self, name) > num_clients:
                 raise ValueError(f"{name} must be at most num_clients ({num_clients}), got {getattr(self, name)}")
+        checks = [("min_fit_successes", self.num_fit_clients(num_clients), "num_fit_clients")]
+        if self.fraction_evaluate > 0:
+            checks.append(("min_evaluate_successes", self.num_evaluation_clients(num_clients), "num_evaluation_clients"))
+        for name, sampled, method in checks:
+            if getattr(self, name) > sampled:
+                raise ValueError(f"{name}={getattr(self, name)} can never be met: a round samples only "
+                                 f"{method}({num_clients}) = {sampled} clients")
 
     def num_fit_clients(self, num_available: int) -> int:
         """How many clients a training round samples out of ``num_available``: Flower's rule.
@@ -101,55 +195,74 @@ class FedAvg:
         size = _sample_size(fraction, minimum, num_clients)
         return sorted(rng.choice(num_clients, size=size, replace=False).tolist())
 
+    def _config(self, config_fn: Callable[[int], Config] | None, name: str, server_round: int) -> Config:
+        check_integer("server_round", server_round, 0)
+        config = config_fn(server_round) if config_fn else {}
+        if not isinstance(config, dict):
+            raise TypeError(f"{name}({server_round}) must return a dict, got {type(config).__name__} {config!r}")
+        return {**config, "server_round": server_round}
+
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         """Step 1: the client ids to train this round, and the config they receive."""
-        config = dict(self.on_fit_config_fn(server_round)) if self.on_fit_config_fn else {}
-        config["server_round"] = server_round
+        config = self._config(self.on_fit_config_fn, "on_fit_config_fn", server_round)
         return self._sample(self.fraction_fit, self.min_fit_clients, num_clients, rng), config
 
     def configure_evaluate(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         """The client ids for federated evaluation this round (none if ``fraction_evaluate`` is 0)."""
         if self.fraction_evaluate == 0:
             return [], {}
-        config = dict(self.on_evaluate_config_fn(server_round)) if self.on_evaluate_config_fn else {}
-        config["server_round"] = server_round
+        config = self._config(self.on_evaluate_config_fn, "on_evaluate_config_fn", server_round)
         return self._sample(self.fraction_evaluate, self.min_evaluate_clients, num_clients, rng), config
 
+    def check_round(self, server_round: int, what: str, results: list, failures: list[Failure]) -> None:
+        """Raise :class:`RoundSkipped` if the round's ``results`` may not be used (``what``: "fit" or "evaluate").
+
+        Skipped: any failure under ``accept_failures=False`` (Flower's rule), or fewer results
+        than ``min_fit_successes`` / ``min_evaluate_successes`` (the course's rule).
+        """
+        minimum = self.min_fit_successes if what == "fit" else self.min_evaluate_successes
+        self._check_round(server_round, what, len(results), minimum, failures)
+
     def _check_round(self, server_round: int, what: str, succeeded: int, minimum: int, failures: list[Failure]) -> None:
+        """:meth:`check_round` with the number of successes and the minimum given (kept for subclasses)."""
         if failures and not self.accept_failures:
-            raise RoundFailedError(
-                f"round {server_round} ({what}): {len(failures)} client(s) failed and accept_failures=False. "
-                f"{_describe(failures)}"
+            raise RoundSkipped(
+                f"round {server_round} ({what}) skipped: {len(failures)} client(s) failed and "
+                f"accept_failures=False. {_describe(failures)}"
             )
         if succeeded < minimum:
-            raise RoundFailedError(
-                f"round {server_round} ({what}): only {succeeded} client(s) succeeded, fewer than the minimum "
-                f"of {minimum}. {_describe(failures)}"
+            name = "min_fit_successes" if what == "fit" else "min_evaluate_successes"
+            raise RoundSkipped(
+                f"round {server_round} ({what}) skipped: {succeeded} client(s) succeeded, fewer than "
+                f"{name}={minimum}. {_describe(failures)}"
             )
 
-    def aggregate_fit(
-        self,
-        server_round: int,
-        results: list[FitResult],
-        failures: list[Failure],
-        current: Parameters | None = None,
-    ) -> tuple[Parameters, dict[str, float]]:
-        """Step 4: the new global parameters (FedAvg) and example-weighted training metrics.
+    def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
+        """The new global parameters from the round's results: FedAvg's example-weighted mean."""
+        return fedavg([(r.parameters, r.num_examples) for r in results])
 
-        ``current`` is the global model the clients started from; FedAvg does not need it,
-        but strategies that work with updates (server optimizers, DP) do.
+    def aggregate_fit(
+        self, server_round: int, results: list[FitRes], failures: list[Failure], current: Parameters
+    ) -> tuple[Parameters, dict[str, float]]:
+        """Step 4: the new global parameters and the example-weighted training metrics.
+
+        ``current`` are the global parameters the clients started from (FedAvg does not need
+        them; server optimizers, compression and DP do). Raises :class:`RoundSkipped` (see
+        :meth:`check_round`) when the round may not change the model.
         """
-        self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
-        parameters = fedavg([(p, n) for _, p, n, _ in results])
-        return parameters, weighted_metrics([(n, m) for _, _, n, m in results])
+        results = [FitRes(*r) for r in results]
+        self.check_round(server_round, "fit", results, failures)
+        parameters = self.aggregate_parameters(results, current)
+        return parameters, weighted_metrics([(r.num_examples, r.metrics) for r in results])
 
     def aggregate_evaluate(
-        self, server_round: int, results: list[EvaluateResult], failures: list[Failure]
+        self, server_round: int, results: list[EvaluateRes], failures: list[Failure]
     ) -> tuple[float, dict[str, float]]:
         """Federated evaluation: example-weighted mean loss and metrics over the clients."""
-        self._check_round(server_round, "evaluate", len(results), self.min_evaluate_clients, failures)
-        loss = weighted_mean([loss for _, loss, _, _ in results], [n for _, _, n, _ in results])
-        return loss, weighted_metrics([(n, m) for _, _, n, m in results])
+        results = [EvaluateRes(*r) for r in results]
+        self.check_round(server_round, "evaluate", results, failures)
+        loss = weighted_mean([r.loss for r in results], [r.num_examples for r in results])
+        return loss, weighted_metrics([(r.num_examples, r.metrics) for r in results])
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, float]] | None:
         """Server-side (centralized) evaluation with ``evaluate_fn``, if there is one."""
@@ -173,8 +286,7 @@ class FedProx(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.proximal_mu >= 0:
-            raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
+        check_number("proximal_mu", self.proximal_mu, "a number >= 0 (0 is plain FedAvg)", lambda mu: mu >= 0)
 
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         cids, config = super().configure_fit(server_round, num_clients, rng)
@@ -182,11 +294,32 @@ class FedProx(FedAvg):
 
 
 @dataclass
-class FedAvgM(FedAvg):
+class FedOpt(FedAvg):
+    """FedAvg followed by a server optimizer (Reddi et al., 2021), as Flower's ``FedOpt``.
+
+    The averaged update ``delta = fedavg - current`` is treated as a (negative) gradient:
+    :meth:`server_step` turns it into the step added to ``current``. Integer layers are
+    rounded back, as :func:`~course_utils.aggregate.fedavg` does.
+    """
+
+    def server_step(self, delta: list[np.ndarray]) -> list[np.ndarray]:
+        """The step to add to the global parameters, from the averaged update ``delta`` (float64 arrays)."""
+        raise NotImplementedError
+
+    def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
+        current = _require_current(current, type(self).__name__)
+        average = super().aggregate_parameters(results, current)
+        delta = [np.asarray(a, np.float64) - np.asarray(c, np.float64) for a, c in zip(average, current)]
+        step = self.server_step(delta)
+        return [cast_to(np.asarray(c, np.float64) + s, np.asarray(c).dtype) for c, s in zip(current, step)]
+
+
+@dataclass
+class FedAvgM(FedOpt):
     """FedAvg with server momentum (Hsu et al., 2019).
 
-    The averaged update ``delta = fedavg - current`` feeds a velocity
-    ``v <- server_momentum * v + delta``; the new model is ``current + server_learning_rate * v``.
+    The averaged update ``delta`` feeds a velocity ``v <- server_momentum * v + delta``; the
+    new model is ``current + server_learning_rate * v``.
     """
 
     server_learning_rate: float = 1.0
@@ -194,33 +327,28 @@ class FedAvgM(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.server_learning_rate > 0:
-            raise ValueError(f"server_learning_rate must be > 0, got {self.server_learning_rate}")
-        if not 0 <= self.server_momentum < 1:
-            raise ValueError(f"server_momentum must be in [0, 1), got {self.server_momentum}")
+        check_number("server_learning_rate", self.server_learning_rate, "a number > 0", lambda lr: lr > 0)
+        check_number("server_momentum", self.server_momentum, "a number in [0, 1)", lambda m: 0 <= m < 1)
         self.reset()
 
     def reset(self) -> None:
         self.velocity: list[np.ndarray] | None = None
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        current = _require_current(current, "FedAvgM")
-        average, metrics = super().aggregate_fit(server_round, results, failures, current)
-        delta = [a.astype(np.float64) - c for a, c in zip(average, current)]
+    def server_step(self, delta: list[np.ndarray]) -> list[np.ndarray]:
         if self.velocity is None:
             self.velocity = delta
         else:
             self.velocity = [self.server_momentum * v + d for v, d in zip(self.velocity, delta)]
-        new = [(c + self.server_learning_rate * v).astype(c.dtype) for c, v in zip(current, self.velocity)]
-        return new, metrics
+        return [self.server_learning_rate * v for v in self.velocity]
 
 
 @dataclass
-class FedAdam(FedAvg):
+class FedAdam(FedOpt):
     """FedAvg with an Adam optimizer on the server (Reddi et al., 2021, "Adaptive Federated Optimization").
 
-    With ``delta = fedavg - current``: ``m <- beta_1 m + (1 - beta_1) delta``,
-    ``v <- beta_2 v + (1 - beta_2) delta^2``, new model ``current + eta * m / (sqrt(v) + tau)``.
+    With the averaged update ``delta``: ``m <- beta_1 m + (1 - beta_1) delta``,
+    ``v <- beta_2 v + (1 - beta_2) delta^2``, new model ``current + eta * m / (sqrt(v) + tau)``
+    (without the bias correction that Flower's FedAdam adds to ``eta``).
     """
 
     eta: float = 0.01
@@ -230,35 +358,30 @@ class FedAdam(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (self.eta > 0 and self.tau > 0):
-            raise ValueError(f"eta and tau must be > 0, got eta={self.eta}, tau={self.tau}")
-        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1):
-            raise ValueError(f"beta_1 and beta_2 must be in [0, 1), got {self.beta_1}, {self.beta_2}")
+        check_number("eta", self.eta, "a number > 0 (the server learning rate)", lambda x: x > 0)
+        check_number("tau", self.tau, "a number > 0 (it keeps the step finite where v is 0)", lambda x: x > 0)
+        check_number("beta_1", self.beta_1, "a number in [0, 1)", lambda b: 0 <= b < 1)
+        check_number("beta_2", self.beta_2, "a number in [0, 1)", lambda b: 0 <= b < 1)
         self.reset()
 
     def reset(self) -> None:
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        current = _require_current(current, "FedAdam")
-        average, metrics = super().aggregate_fit(server_round, results, failures, current)
-        delta = [a.astype(np.float64) - c for a, c in zip(average, current)]
-        if self.m is None:
+    def server_step(self, delta: list[np.ndarray]) -> list[np.ndarray]:
+        if self.m is None or self.v is None:
             self.m, self.v = [np.zeros_like(d) for d in delta], [np.zeros_like(d) for d in delta]
         self.m = [self.beta_1 * m + (1 - self.beta_1) * d for m, d in zip(self.m, delta)]
         self.v = [self.beta_2 * v + (1 - self.beta_2) * d**2 for v, d in zip(self.v, delta)]
-        new = [(c + self.eta * m / (np.sqrt(v) + self.tau)).astype(c.dtype) for c, m, v in zip(current, self.m, self.v)]
-        return new, metrics
+        return [self.eta * m / (np.sqrt(v) + self.tau) for m, v in zip(self.m, self.v)]
 
 
 @dataclass
 class FedMedian(FedAvg):
     """Aggregates with the coordinate-wise median instead of the weighted mean: robust to outliers."""
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        _, metrics = super().aggregate_fit(server_round, results, failures, current)
-        return median([(p, n) for _, p, n, _ in results]), metrics
+    def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
+        return median([(r.parameters, r.num_examples) for r in results])
 
 
 @dataclass
@@ -269,20 +392,24 @@ class FedTrimmedAvg(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 <= self.trim_fraction < 0.5:
-            raise ValueError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction}")
+        check_number("trim_fraction", self.trim_fraction, "a number in [0, 0.5)", lambda t: 0 <= t < 0.5)
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        _, metrics = super().aggregate_fit(server_round, results, failures, current)
-        return trimmed_mean([(p, n) for _, p, n, _ in results], self.trim_fraction), metrics
+    def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
+        return trimmed_mean([(r.parameters, r.num_examples) for r in results], self.trim_fraction)
+
+
+COMPRESSIONS = ("none", "quantize", "top_k")
+QUANTIZE_BITS = (1, 2, 4, 8, 16)
 
 
 @dataclass
 class CompressedFedAvg(FedAvg):
     """FedAvg where each client uploads a compressed update (see ``course_utils.compression``).
 
-    The server rebuilds ``current + decompressed update`` for every client, then averages.
-    Records the bytes uploaded per round as the fit metric ``upload_bytes``.
+    ``compression`` in ``COMPRESSIONS``; ``bits`` in ``QUANTIZE_BITS`` (for "quantize"),
+    ``fraction`` in (0, 1] (for "top_k"). The server rebuilds ``current + decompressed update``
+    for every client, then averages. Records the bytes uploaded per round as the fit metric
+    ``upload_bytes``.
     """
 
     compression: str = "quantize"
@@ -291,16 +418,19 @@ class CompressedFedAvg(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.compression not in ("none", "quantize", "top_k"):
-            raise ValueError(f"compression must be one of 'none', 'quantize', 'top_k', got {self.compression!r}")
+        _check_choice("compression", self.compression, COMPRESSIONS)
+        if check_integer("bits", self.bits, 1) not in QUANTIZE_BITS:
+            raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {self.bits!r}")
+        check_number("fraction", self.fraction, "a number in (0, 1] (the share of entries top_k keeps)",
+                     lambda f: 0 < f <= 1)
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
+    def aggregate_fit(self, server_round, results, failures, current):
         current = _require_current(current, "CompressedFedAvg")
         rebuilt, total = [], 0
         for cid, parameters, num_examples, metrics in results:
-            update = [p.astype(np.float64) - c for p, c in zip(parameters, current)]
+            update = [np.asarray(p, np.float64) - c for p, c in zip(parameters, current)]
             received, size = compress_update(update, self.compression, self.bits, self.fraction)
-            rebuilt.append((cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
+            rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
             total += size
         parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)
         return parameters, {**metrics, "upload_bytes": float(total)}
@@ -310,15 +440,20 @@ class StragglerError(RuntimeError):
     """A client's result arrived after the round's deadline."""
 
 
+DEADLINE_POLICIES = ("wait", "drop", "partial")
+
+
 @dataclass
 class DeadlineFedAvg(FedAvg):
     """FedAvg with a round deadline, for clients that report ``compute_time`` (``faults.TimedClient``).
 
     ``policy``: ``"wait"`` for every client (the round lasts as long as the slowest);
-    ``"drop"`` results later than ``deadline`` (counted as failures); ``"partial"``: clients
-    do only the local steps that fit before ``deadline``. Records the simulated
-    ``round_time`` (seconds) and ``clients_used`` as fit metrics; clients dropped for being
-    late show there, not in ``History.failures`` (they did not fail, the server stopped waiting).
+    ``"drop"`` results later than ``deadline`` (a result exactly at the deadline is on time);
+    ``"partial"``: clients do only the local steps that fit before ``deadline``. Records the
+    simulated ``round_time`` (seconds) and ``clients_used`` as fit metrics; clients dropped for
+    being late show there, not in ``History.failures`` (they did not fail, the server stopped
+    waiting), though the strategy counts them as failures (so ``accept_failures=False`` skips
+    a round with a late client).
     """
 
     deadline: float = 10.0
@@ -326,28 +461,28 @@ class DeadlineFedAvg(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.policy not in ("wait", "drop", "partial"):
-            raise ValueError(f"policy must be one of 'wait', 'drop', 'partial', got {self.policy!r}")
-        if not self.deadline > 0:
-            raise ValueError(f"deadline must be > 0 seconds, got {self.deadline}")
+        _check_choice("policy", self.policy, DEADLINE_POLICIES)
+        check_number("deadline", self.deadline, "a number of seconds > 0", lambda d: d > 0)
 
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         cids, config = super().configure_fit(server_round, num_clients, rng)
         return cids, {**config, "deadline": self.deadline, "partial_work": self.policy == "partial"}
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        times = [m["compute_time"] for _, _, _, m in results]
-        if self.policy == "drop":
-            late = [(cid, StragglerError(f"took {m['compute_time']:.1f} s > deadline {self.deadline} s"))
-                    for cid, _, _, m in results if m["compute_time"] > self.deadline]
-            results = [r for r in results if r[3]["compute_time"] <= self.deadline]
-            failures = failures + late
-            round_time = self.deadline if late else max(times, default=0.0)
-        else:
-            round_time = max(times, default=0.0)
+    def aggregate_fit(self, server_round, results, failures, current):
+        results = [FitRes(*r) for r in results]
+        untimed = [r.cid for r in results if "compute_time" not in r.metrics]
+        if untimed:
+            raise ValueError(f"DeadlineFedAvg needs each client's simulated 'compute_time' among its fit metrics; "
+                             f"client(s) {untimed} reported none (wrap the clients with faults.make_timed)")
+        late = [r.metrics["compute_time"] > self.deadline for r in results]  # decided once, here
+        round_time = max((r.metrics["compute_time"] for r in results), default=0.0)
+        if self.policy == "drop" and any(late):
+            failures = failures + [(r.cid, StragglerError(f"took {r.metrics['compute_time']:.1f} s > deadline "
+                                                          f"{self.deadline} s")) for r, is_late in zip(results, late) if is_late]
+            results = [r for r, is_late in zip(results, late) if not is_late]
+            round_time = self.deadline
         parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
         return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}
-
 
 
 @dataclass
@@ -361,24 +496,30 @@ class SecAggFedAvg(FedAvg):
     precision. Only metrics that every client reports are aggregated (securely too). Records
     ``upload_bytes``, the size of the masked vectors uploaded in the round (``ceil(bits / 8)``
     bytes per value). Keys come from the operating system; the sum does not depend on them.
+    A round with fewer than ``min_fit_successes`` results (at least 2: the sum of one client is
+    its update) is skipped.
     """
 
     bits: int = 64
     fraction_bits: int = 32
+    min_fit_successes: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_fixed_point(self.bits, self.fraction_bits)
-        if self.min_fit_clients < 2:
-            raise ValueError(
-                f"min_fit_clients must be at least 2 for secure aggregation (the sum of one client is its update), "
-                f"got {self.min_fit_clients}"
-            )
+        for name in ("min_fit_clients", "min_fit_successes"):
+            if getattr(self, name) < 2:
+                raise ValueError(
+                    f"{name} must be at least 2 for secure aggregation (the sum of one client is its update), "
+                    f"got {getattr(self, name)}"
+                )
 
-    def aggregate_fit(self, server_round, results, failures, current=None):
-        self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
-        names = sorted(set.intersection(*(set(m) for _, _, _, m in results)))
-        packed = [([*p, np.array([m[name] for name in names], dtype=np.float64)], n) for _, p, n, m in results]
+    def aggregate_fit(self, server_round, results, failures, current):
+        results = [FitRes(*r) for r in results]
+        self.check_round(server_round, "fit", results, failures)
+        names = sorted(set.intersection(*(set(r.metrics) for r in results)))
+        packed = [([*r.parameters, np.array([r.metrics[name] for name in names], dtype=np.float64)], r.num_examples)
+                  for r in results]
         *parameters, metric_values = secure_weighted_average(
             packed, threshold=len(results) // 2 + 1, bits=self.bits, fraction_bits=self.fraction_bits
         )

@@ -797,9 +797,9 @@ def test_check_round_success_probability_accepts_the_right_answer():
 
     from course_utils.exercises import check_round_success_probability
 
-    def right(num_sampled, failure_rate, min_fit_clients):
+    def right(num_sampled, failure_rate, min_fit_successes):
         fail = sum(comb(num_sampled, k) * (1 - failure_rate) ** k * failure_rate ** (num_sampled - k)
-                   for k in range(min_fit_clients))
+                   for k in range(min_fit_successes))
         return 1 - fail
 
     assert check_round_success_probability(right)
@@ -850,8 +850,8 @@ def _binomial(n, p_success, ks):
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (lambda n, p, m: _binomial(n, 1 - p, [m]), "exactly min_fit_clients succeed"),
-        (lambda n, p, m: _binomial(n, 1 - p, range(m + 1, n + 1)), "start the sum at k = min_fit_clients"),
+        (lambda n, p, m: _binomial(n, 1 - p, [m]), "exactly min_fit_successes succeed"),
+        (lambda n, p, m: _binomial(n, 1 - p, range(m + 1, n + 1)), "start the sum at k = min_fit_successes"),
         (lambda n, p, m: _binomial(n, p, range(m, n + 1)), "SUCCEEDS with probability 1 - failure_rate"),
         (lambda n, p, m: _binomial(n, 1 - p, range(m)), "the round FAILS"),
         (lambda n, p, m: float(n * (1 - p) >= m), "expected number of successes"),
@@ -869,7 +869,7 @@ def test_check_round_success_probability_rejects_typical_mistakes_with_a_hint(wr
 def test_check_round_success_probability_says_not_answered_yet():
     from course_utils.exercises import check_round_success_probability
 
-    def unanswered(num_sampled, failure_rate, min_fit_clients):
+    def unanswered(num_sampled, failure_rate, min_fit_successes):
         raise NotImplementedError
 
     assert check_round_success_probability(unanswered).message.startswith("Not answered yet")
@@ -963,7 +963,7 @@ def test_check_round_times_says_not_answered_yet():
 def test_a_function_that_matches_no_typical_mistake_gets_no_hint():
     from course_utils.exercises import check_round_continues
 
-    verdict = check_round_continues(lambda num_sampled, num_failed, min_fit_clients, accept_failures: True)
+    verdict = check_round_continues(lambda num_sampled, num_failed, min_fit_successes, accept_failures: True)
 
     assert not verdict
     assert "Hint" not in verdict.message
@@ -972,10 +972,10 @@ def test_a_function_that_matches_no_typical_mistake_gets_no_hint():
 def test_check_round_continues_accepts_the_right_answer():
     from course_utils.exercises import check_round_continues
 
-    def right(num_sampled, num_failed, min_fit_clients, accept_failures):
+    def right(num_sampled, num_failed, min_fit_successes, accept_failures):
         if num_failed > 0 and not accept_failures:
             return False
-        return num_sampled - num_failed >= min_fit_clients
+        return num_sampled - num_failed >= min_fit_successes
 
     assert check_round_continues(right)
 
@@ -993,7 +993,7 @@ def test_round_continues_reference_matches_hand_computed_cases():
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (lambda n, f, m, accept: n - f >= m, "a single failure stops the run"),
+        (lambda n, f, m, accept: n - f >= m, "a single failure skips the round"),
         (lambda n, f, m, accept: (accept or f == 0) and n - f > m, "compare with >="),
         (lambda n, f, m, accept: (accept or f == 0) and f <= m, "must SUCCEED"),
         (lambda n, f, m, accept: accept or f == 0, "even with accept_failures=True"),
@@ -1011,7 +1011,7 @@ def test_check_round_continues_rejects_typical_mistakes_with_a_hint(wrong, hint)
 def test_check_round_continues_says_not_answered_yet():
     from course_utils.exercises import check_round_continues
 
-    def unanswered(num_sampled, num_failed, min_fit_clients, accept_failures):
+    def unanswered(num_sampled, num_failed, min_fit_successes, accept_failures):
         raise NotImplementedError
 
     assert check_round_continues(unanswered).message.startswith("Not answered yet")

@@ -10,7 +10,7 @@ from course_utils.evaluation import make_evaluate_fn
 from course_utils.models import get_parameters, make_model
 from course_utils.partition import iid
 from course_utils.simulation import History, run_local_only, run_simulation
-from course_utils.strategy import FedAvg, RoundFailedError
+from course_utils.strategy import FedAvg, RoundSkipped
 
 NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
 
@@ -102,7 +102,7 @@ def test_the_run_seed_is_sent_to_the_clients_in_the_fit_config(client_fn, initia
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
 def test_run_simulation_rejects_a_seed_that_is_not_a_non_negative_integer(seed, client_fn, initial_parameters):
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises((TypeError, ValueError), match="seed must be an integer >= 0"):
         simulate(client_fn, initial_parameters, seed=seed)
 
 
@@ -179,11 +179,28 @@ def test_failing_client_is_recorded_and_the_run_goes_on(client_fn, initial_param
     assert [r for r, _ in history.metrics_distributed_fit["train_loss"]] == [1, 2, 3]
 
 
-def test_failing_client_stops_the_run_when_failures_are_not_accepted(client_fn, initial_parameters):
+def test_failures_not_accepted_skip_the_round_and_keep_the_model_as_flower_does(client_fn, initial_parameters,
+                                                                              evaluate_fn):
     failing = with_client_at(client_fn, 1, FailingClient)
 
-    with pytest.raises(RoundFailedError, match="client 1: RuntimeError: boom"):
-        simulate(failing, initial_parameters, fraction_fit=1.0, accept_failures=False)
+    final, history = simulate(failing, initial_parameters, num_rounds=2, fraction_fit=1.0, accept_failures=False,
+                              evaluate_fn=evaluate_fn)
+
+    assert sorted(history.skipped_rounds) == [1, 2]
+    assert "client 1: RuntimeError: boom" in history.skipped_rounds[1]
+    assert history.metrics_distributed_fit == {}
+    for got, start in zip(final, initial_parameters):
+        assert np.array_equal(got, start)  # no round changed the model
+    assert [r for r, _ in history.losses_centralized] == [0, 1, 2]  # the run went on
+
+
+def test_too_few_successes_skip_the_round_under_the_course_rule(client_fn, initial_parameters):
+    failing = with_client_at(client_fn, 1, FailingClient)
+
+    _, history = simulate(failing, initial_parameters, num_rounds=1, fraction_fit=1.0,
+                          min_fit_successes=NUM_CLIENTS)
+
+    assert f"fewer than min_fit_successes={NUM_CLIENTS}" in history.skipped_rounds[1]
 
 
 def test_client_returning_nan_parameters_is_a_failure(client_fn, initial_parameters):
@@ -322,11 +339,15 @@ def test_client_failing_to_evaluate_is_recorded_in_evaluate_failures(client_fn, 
     assert [r for r, _ in history.losses_distributed] == [1, 2]
 
 
-def test_client_failing_to_evaluate_stops_the_run_when_failures_are_not_accepted(client_fn, initial_parameters):
+def test_client_failing_to_evaluate_skips_the_evaluation_when_failures_are_not_accepted(client_fn, initial_parameters):
     failing = with_client_at(client_fn, 1, EvaluateFailingClient)
 
-    with pytest.raises(RoundFailedError, match=r"\(evaluate\).*client 1: RuntimeError: no test set"):
-        simulate(failing, initial_parameters, fraction_fit=1.0, fraction_evaluate=1.0, accept_failures=False)
+    _, history = simulate(failing, initial_parameters, num_rounds=1, fraction_fit=1.0, fraction_evaluate=1.0,
+                          accept_failures=False)
+
+    assert "(evaluate) skipped" in history.skipped_evaluations[1]
+    assert "client 1: RuntimeError: no test set" in history.skipped_evaluations[1]
+    assert history.losses_distributed == [] and history.skipped_rounds == {}
 
 
 # --- run_local_only --------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from course_utils.strategy import FedAvg, RoundFailedError
+from course_utils.strategy import FedAvg, RoundSkipped
+
+
+ZERO2 = [np.zeros(2)]  # the global parameters of the fit_result tests
 
 
 def rng(seed=0):
@@ -101,7 +104,7 @@ def test_fraction_evaluate_zero_gives_no_evaluation_clients():
 def test_aggregate_fit_averages_by_num_examples_and_weights_metrics():
     results = [fit_result(0, 0.0, 10, train_loss=2.0), fit_result(1, 11.0, 100, train_loss=0.9)]
 
-    parameters, metrics = FedAvg().aggregate_fit(1, results, [])
+    parameters, metrics = FedAvg().aggregate_fit(1, results, [], current=ZERO2)
 
     assert np.array_equal(parameters[0], [10.0, 10.0])
     assert metrics == {"train_loss": pytest.approx((10 * 2.0 + 100 * 0.9) / 110)}
@@ -120,35 +123,35 @@ def test_aggregate_fit_goes_on_with_the_successes_when_failures_are_accepted():
     results = [fit_result(0, 1.0, 5), fit_result(2, 3.0, 5)]
     failures = [(1, RuntimeError("out of battery"))]
 
-    parameters, _ = FedAvg(accept_failures=True).aggregate_fit(1, results, failures)
+    parameters, _ = FedAvg(accept_failures=True).aggregate_fit(1, results, failures, current=ZERO2)
 
     assert np.array_equal(parameters[0], [2.0, 2.0])
 
 
-def test_accept_failures_false_raises_naming_the_failed_client():
+def test_accept_failures_false_skips_the_round_naming_the_failed_client():
     results = [fit_result(0, 1.0, 5), fit_result(2, 3.0, 5)]
     failures = [(7, RuntimeError("out of battery"))]
 
-    with pytest.raises(RoundFailedError, match="client 7: RuntimeError: out of battery"):
-        FedAvg(accept_failures=False).aggregate_fit(3, results, failures)
+    with pytest.raises(RoundSkipped, match="client 7: RuntimeError: out of battery"):
+        FedAvg(accept_failures=False).aggregate_fit(3, results, failures, current=ZERO2)
 
 
-def test_accept_failures_false_raises_on_evaluate_failures_too():
-    with pytest.raises(RoundFailedError, match="client 4"):
+def test_accept_failures_false_skips_evaluate_rounds_with_failures_too():
+    with pytest.raises(RoundSkipped, match="client 4"):
         FedAvg(accept_failures=False).aggregate_evaluate(1, [(0, 1.0, 5, {})], [(4, ValueError("no data"))])
 
 
-def test_too_few_successes_raises_even_when_failures_are_accepted():
+def test_too_few_successes_skip_the_round_even_when_failures_are_accepted():
     results = [fit_result(0, 1.0, 5)]
     failures = [(1, RuntimeError("a")), (2, RuntimeError("b"))]
 
-    with pytest.raises(RoundFailedError, match="only 1 client"):
-        FedAvg(min_fit_clients=2, accept_failures=True).aggregate_fit(1, results, failures)
+    with pytest.raises(RoundSkipped, match=r"1 client\(s\) succeeded, fewer than min_fit_successes=2"):
+        FedAvg(min_fit_successes=2, accept_failures=True).aggregate_fit(1, results, failures, current=ZERO2)
 
 
 def test_too_few_evaluate_successes_raises():
-    with pytest.raises(RoundFailedError, match="evaluate"):
-        FedAvg(min_evaluate_clients=2).aggregate_evaluate(1, [(0, 1.0, 5, {})], [(1, RuntimeError("x"))])
+    with pytest.raises(RoundSkipped, match="evaluate"):
+        FedAvg(min_evaluate_successes=2).aggregate_evaluate(1, [(0, 1.0, 5, {})], [(1, RuntimeError("x"))])
 
 
 def test_evaluate_without_evaluate_fn_is_none():
@@ -244,8 +247,8 @@ def test_fedprox_sends_proximal_mu_with_the_config():
 def test_fedprox_aggregates_like_fedavg():
     results = [fit_result(0, 0.0, 10, train_loss=2.0), fit_result(1, 11.0, 100, train_loss=0.9)]
 
-    (parameters,), metrics = FedProx().aggregate_fit(1, results, [])
-    (expected,), expected_metrics = FedAvg().aggregate_fit(1, results, [])
+    (parameters,), metrics = FedProx().aggregate_fit(1, results, [], current=ZERO2)
+    (expected,), expected_metrics = FedAvg().aggregate_fit(1, results, [], current=ZERO2)
 
     assert np.array_equal(parameters, expected)
     assert metrics == expected_metrics
@@ -266,7 +269,7 @@ def test_fedavgm_without_momentum_and_with_learning_rate_one_is_fedavg():
 
     for server_round, results in enumerate([[fit_result(0, 2.0, 1), fit_result(1, 4.0, 3)],
                                             [fit_result(0, -1.0, 1), fit_result(1, 1.0, 1)]], start=1):
-        expected, expected_metrics = FedAvg().aggregate_fit(server_round, results, [])
+        expected, expected_metrics = FedAvg().aggregate_fit(server_round, results, [], current=current)
         current, metrics = strategy.aggregate_fit(server_round, results, [], current=current)
         assert np.array_equal(current[0], expected[0])
         assert metrics == expected_metrics
@@ -375,8 +378,11 @@ def test_fedadam_rejects_bad_hyperparameters(kwargs, argument):
 @pytest.mark.parametrize("strategy", [FedAvgM(), FedAdam(), CompressedFedAvg()],
                          ids=lambda strategy: type(strategy).__name__)
 def test_update_based_strategies_need_the_current_parameters(strategy):
+    results = [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)]
+    with pytest.raises(TypeError, match="current"):  # a required argument of every strategy
+        strategy.aggregate_fit(1, results, [])
     with pytest.raises(ValueError, match="current"):
-        strategy.aggregate_fit(1, [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)], [])
+        strategy.aggregate_fit(1, results, [], current=None)
 
 
 # FedMedian and FedTrimmedAvg
@@ -386,7 +392,7 @@ def test_fedmedian_takes_the_coordinate_wise_median_and_weights_the_metrics():
     results = [fit_result(0, 1.0, 1, train_loss=1.0), fit_result(1, 2.0, 1, train_loss=2.0),
                fit_result(2, 1e6, 2, train_loss=3.0)]
 
-    (parameters,), metrics = FedMedian().aggregate_fit(1, results, [])
+    (parameters,), metrics = FedMedian().aggregate_fit(1, results, [], current=ZERO2)
 
     assert parameters.tolist() == [2.0, 2.0]
     assert metrics == {"train_loss": 2.25}  # (1 + 2 + 2 * 3) / 4
@@ -395,7 +401,7 @@ def test_fedmedian_takes_the_coordinate_wise_median_and_weights_the_metrics():
 def test_fedtrimmedavg_averages_what_is_left_after_trimming():
     results = [fit_result(cid, value, 1) for cid, value in enumerate([-1e6, 1.0, 2.0, 6.0, 1e6])]
 
-    (parameters,), _ = FedTrimmedAvg(trim_fraction=0.2).aggregate_fit(1, results, [])
+    (parameters,), _ = FedTrimmedAvg(trim_fraction=0.2).aggregate_fit(1, results, [], current=ZERO2)
 
     assert parameters.tolist() == [3.0, 3.0]
 
@@ -403,8 +409,8 @@ def test_fedtrimmedavg_averages_what_is_left_after_trimming():
 @pytest.mark.parametrize("strategy", [FedMedian(accept_failures=False), FedTrimmedAvg(accept_failures=False)],
                          ids=lambda strategy: type(strategy).__name__)
 def test_robust_strategies_still_check_the_round(strategy):
-    with pytest.raises(RoundFailedError, match="client 9"):
-        strategy.aggregate_fit(1, [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)], [(9, RuntimeError("x"))])
+    with pytest.raises(RoundSkipped, match="client 9"):
+        strategy.aggregate_fit(1, [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)], [(9, RuntimeError("x"))], current=ZERO2)
 
 
 @pytest.mark.parametrize("trim_fraction", [0.5, -0.1, float("nan")])
@@ -431,7 +437,7 @@ def test_compressed_fedavg_without_compression_is_fedavg_up_to_float32_rounding(
     current, results = random_fit_results()
 
     parameters, metrics = CompressedFedAvg(compression="none").aggregate_fit(1, results, [], current=current)
-    expected, expected_metrics = FedAvg().aggregate_fit(1, results, [])
+    expected, expected_metrics = FedAvg().aggregate_fit(1, results, [], current=current)
 
     for got, want in zip(parameters, expected):
         assert got.dtype == want.dtype == np.float32
@@ -456,7 +462,7 @@ def test_compressed_fedavg_with_quantization_changes_the_result_slightly():
     current, results = random_fit_results()
 
     parameters, _ = CompressedFedAvg(compression="quantize", bits=8).aggregate_fit(1, results, [], current=current)
-    expected, _ = FedAvg().aggregate_fit(1, results, [])
+    expected, _ = FedAvg().aggregate_fit(1, results, [], current=current)
 
     for got, want in zip(parameters, expected):
         assert not np.array_equal(got, want)
@@ -481,7 +487,7 @@ def test_deadline_fedavg_sends_the_deadline_and_partial_work(policy, partial_wor
 def test_deadline_fedavg_drop_leaves_out_late_results():
     results = [timed_result(0, 1.0, 2.0), timed_result(1, 3.0, 10.0), timed_result(2, 100.0, 12.5)]
 
-    (parameters,), metrics = DeadlineFedAvg(deadline=10.0, policy="drop").aggregate_fit(1, results, [])
+    (parameters,), metrics = DeadlineFedAvg(deadline=10.0, policy="drop").aggregate_fit(1, results, [], current=ZERO2)
 
     assert parameters.tolist() == [2.0, 2.0]  # client 2 is late; client 1, right on the deadline, is not
     assert metrics == {"train_loss": 1.0, "compute_time": 6.0, "round_time": 10.0, "clients_used": 2.0}
@@ -490,7 +496,7 @@ def test_deadline_fedavg_drop_leaves_out_late_results():
 def test_deadline_fedavg_drop_without_late_clients_lasts_as_long_as_the_slowest():
     results = [timed_result(0, 1.0, 2.0), timed_result(1, 3.0, 7.0)]
 
-    _, metrics = DeadlineFedAvg(deadline=10.0, policy="drop").aggregate_fit(1, results, [])
+    _, metrics = DeadlineFedAvg(deadline=10.0, policy="drop").aggregate_fit(1, results, [], current=ZERO2)
 
     assert metrics["round_time"] == 7.0
     assert metrics["clients_used"] == 2.0
@@ -499,21 +505,21 @@ def test_deadline_fedavg_drop_without_late_clients_lasts_as_long_as_the_slowest(
 def test_deadline_fedavg_drop_counts_late_clients_as_failures():
     results = [timed_result(0, 1.0, 2.0), timed_result(1, 3.0, 3.0), timed_result(2, 5.0, 12.5)]
 
-    with pytest.raises(RoundFailedError, match="client 2: StragglerError"):
-        DeadlineFedAvg(deadline=10.0, policy="drop", accept_failures=False).aggregate_fit(1, results, [])
+    with pytest.raises(RoundSkipped, match="client 2: StragglerError"):
+        DeadlineFedAvg(deadline=10.0, policy="drop", accept_failures=False).aggregate_fit(1, results, [], current=ZERO2)
 
 
 def test_deadline_fedavg_drop_fails_the_round_when_too_few_are_on_time():
     results = [timed_result(0, 1.0, 2.0), timed_result(1, 3.0, 11.0), timed_result(2, 5.0, 12.5)]
 
-    with pytest.raises(RoundFailedError, match="only 1 client"):
-        DeadlineFedAvg(deadline=10.0, policy="drop", min_fit_clients=2).aggregate_fit(1, results, [])
+    with pytest.raises(RoundSkipped, match=r"1 client\(s\) succeeded"):
+        DeadlineFedAvg(deadline=10.0, policy="drop", min_fit_successes=2).aggregate_fit(1, results, [], current=ZERO2)
 
 
 def test_deadline_fedavg_wait_uses_everyone_and_lasts_as_long_as_the_slowest():
     results = [timed_result(0, 1.0, 2.0), timed_result(1, 3.0, 10.0), timed_result(2, 5.0, 12.5)]
 
-    (parameters,), metrics = DeadlineFedAvg(deadline=10.0, policy="wait").aggregate_fit(1, results, [])
+    (parameters,), metrics = DeadlineFedAvg(deadline=10.0, policy="wait").aggregate_fit(1, results, [], current=ZERO2)
 
     assert parameters.tolist() == [3.0, 3.0]
     assert metrics["round_time"] == 12.5
@@ -582,7 +588,7 @@ def test_secagg_fedavg_gives_fedavg_of_the_10_and_100_example_clients():
     results = [(0, [np.array([0.0, 1.0]), np.array([2.0])], 10, {"train_loss": 1.0}),
                (1, [np.array([11.0, -1.0]), np.array([3.0])], 100, {"train_loss": 0.5})]
 
-    (weights, bias), metrics = SecAggFedAvg().aggregate_fit(1, results, [])
+    (weights, bias), metrics = SecAggFedAvg().aggregate_fit(1, results, [], current=[np.zeros(2), np.zeros(1)])
 
     assert weights == pytest.approx([10.0, (10 - 100) / 110], abs=1e-9)  # (10 * 0 + 100 * 11) / 110 = 10
     assert bias == pytest.approx([(20 + 300) / 110], abs=1e-9)
@@ -594,8 +600,8 @@ def test_secagg_fedavg_matches_fedavg_on_random_float32_results():
     results = [(cid, [generator.normal(size=(3, 4)).astype(np.float32), generator.normal(size=3).astype(np.float32)],
                 int(generator.integers(1, 200)), {"train_loss": float(generator.uniform())}) for cid in range(5)]
 
-    secure, secure_metrics = SecAggFedAvg().aggregate_fit(1, results, [])
-    plain, plain_metrics = FedAvg().aggregate_fit(1, results, [])
+    secure, secure_metrics = SecAggFedAvg().aggregate_fit(1, results, [], current=results[0][1])
+    plain, plain_metrics = FedAvg().aggregate_fit(1, results, [], current=results[0][1])
 
     for s, p in zip(secure, plain):
         assert s.dtype == p.dtype == np.float32 and s.shape == p.shape
@@ -607,7 +613,7 @@ def test_secagg_fedavg_aggregates_only_the_metrics_every_client_reports_and_coun
     results = [(0, [np.zeros(3)], 5, {"train_loss": 1.0, "extra": 7.0}), (1, [np.ones(3)], 5, {"train_loss": 3.0}),
                (2, [np.ones(3)], 10, {"train_loss": 2.0})]
 
-    _, metrics = SecAggFedAvg(bits=32, fraction_bits=16).aggregate_fit(1, results, [])
+    _, metrics = SecAggFedAvg(bits=32, fraction_bits=16).aggregate_fit(1, results, [], current=[np.zeros(3)])
 
     assert set(metrics) == {"train_loss", "upload_bytes"}
     assert metrics["train_loss"] == pytest.approx(weighted_metrics([(5, {"train_loss": 1.0}), (5, {"train_loss": 3.0}),
@@ -618,8 +624,8 @@ def test_secagg_fedavg_aggregates_only_the_metrics_every_client_reports_and_coun
 def test_secagg_fedavg_fails_the_round_when_too_few_clients_succeed():
     results = [(0, [np.zeros(2)], 5, {})]
 
-    with pytest.raises(RoundFailedError, match="only 1 client"):
-        SecAggFedAvg().aggregate_fit(1, results, [(1, RuntimeError("lost"))])
+    with pytest.raises(RoundSkipped, match=r"1 client\(s\) succeeded, fewer than min_fit_successes=2"):
+        SecAggFedAvg().aggregate_fit(1, results, [(1, RuntimeError("lost"))], current=ZERO2)
 
 
 @pytest.mark.parametrize(("kwargs", "argument"), [({"min_fit_clients": 1}, "min_fit_clients"),

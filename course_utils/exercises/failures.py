@@ -10,14 +10,14 @@ import numpy as np
 from course_utils.exercises.core import Verdict, check_function
 
 
-def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_clients: int) -> float:
-    """Reference: the chance that at least ``min_fit_clients`` of ``num_sampled`` clients succeed,
+def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_successes: int) -> float:
+    """Reference: the chance that at least ``min_fit_successes`` of ``num_sampled`` clients succeed,
     each failing independently with probability ``failure_rate`` (a binomial tail)."""
     from math import comb
 
     success = 1.0 - failure_rate
     return float(sum(comb(num_sampled, k) * success**k * failure_rate ** (num_sampled - k)
-                     for k in range(min_fit_clients, num_sampled + 1)))
+                     for k in range(min_fit_successes, num_sampled + 1)))
 
 
 def _random_unreliable_round(rng: np.random.Generator) -> tuple[int, float, int]:
@@ -35,7 +35,7 @@ def _binomial_sum(n: int, p_success: float, ks: range) -> float:
 
 
 def check_round_success_probability(fn: Callable[[int, float, int], float]) -> Verdict:
-    """``fn(num_sampled, failure_rate, min_fit_clients)``: the chance that a round has enough successes."""
+    """``fn(num_sampled, failure_rate, min_fit_successes)``: the chance that a round has enough successes."""
     return check_function(
         fn,
         _round_success_probability,
@@ -43,19 +43,19 @@ def check_round_success_probability(fn: Callable[[int, float, int], float]) -> V
         trials=20,
         hints=[
             (lambda n, p, m: _binomial_sum(n, 1 - p, range(m, m + 1)),
-             "that is the chance that exactly min_fit_clients succeed; add up the chances of k successes "
-             "for every k from min_fit_clients to num_sampled."),
+             "that is the chance that exactly min_fit_successes succeed; add up the chances of k successes "
+             "for every k from min_fit_successes to num_sampled."),
             (lambda n, p, m: _binomial_sum(n, 1 - p, range(m + 1, n + 1)),
-             "exactly min_fit_clients successes are enough: start the sum at k = min_fit_clients."),
+             "exactly min_fit_successes successes are enough: start the sum at k = min_fit_successes."),
             (lambda n, p, m: _binomial_sum(n, p, range(m, n + 1)),
              "each client SUCCEEDS with probability 1 - failure_rate: k successes have probability "
              "comb(n, k) * (1 - failure_rate)**k * failure_rate**(n - k)."),
             (lambda n, p, m: _binomial_sum(n, 1 - p, range(0, m)),
-             "that is the chance that the round FAILS (fewer than min_fit_clients successes); the question "
+             "that is the chance that the round FAILS (fewer than min_fit_successes successes); the question "
              "asks for the chance that it goes on: 1 minus that."),
             (lambda n, p, m: float(n * (1 - p) >= m),
              "that compares the expected number of successes with the minimum; the question asks for a "
-             "probability: the sum over k >= min_fit_clients of the chance of exactly k successes."),
+             "probability: the sum over k >= min_fit_successes of the chance of exactly k successes."),
         ],
     )
 
@@ -149,22 +149,23 @@ def check_round_times(fn: Callable[[np.ndarray, int, int, float], tuple[float, f
     )
 
 
-def _round_continues(num_sampled: int, num_failed: int, min_fit_clients: int, accept_failures: bool) -> bool:
-    """Reference: whether ``FedAvg.aggregate_fit`` accepts such a round, asked of ``FedAvg`` itself."""
-    from course_utils.strategy import FedAvg, RoundFailedError
+def _round_continues(num_sampled: int, num_failed: int, min_fit_successes: int, accept_failures: bool) -> bool:
+    """Reference: whether ``FedAvg.aggregate_fit`` uses such a round (True) or skips it (False),
+    asked of ``FedAvg`` itself."""
+    from course_utils.strategy import FedAvg, RoundSkipped
 
-    strategy = FedAvg(min_fit_clients=min_fit_clients, accept_failures=accept_failures)
+    strategy = FedAvg(min_fit_successes=min_fit_successes, accept_failures=accept_failures)
     results = [(cid, [np.zeros(1)], 1, {}) for cid in range(num_sampled - num_failed)]
     failures = [(cid, RuntimeError("simulated")) for cid in range(num_sampled - num_failed, num_sampled)]
     try:
-        strategy.aggregate_fit(1, results, failures)
-    except RoundFailedError:
+        strategy.aggregate_fit(1, results, failures, current=[np.zeros(1)])
+    except RoundSkipped:
         return False
     return True
 
 
 def _random_failed_round(rng: np.random.Generator) -> tuple[int, int, int, bool]:
-    """A round's sample size, failures (none in about a quarter of rounds), minimum and accept_failures.
+    """A round's sample size, failures (none in about a quarter of rounds), min_fit_successes and accept_failures.
 
     The minimum often equals the number of successes, where ``>`` and ``>=`` differ.
     """
@@ -173,16 +174,16 @@ def _random_failed_round(rng: np.random.Generator) -> tuple[int, int, int, bool]
     succeeded = num_sampled - num_failed
     choice = rng.random()
     if choice < 0.4 and succeeded >= 1:
-        min_fit_clients = succeeded
+        min_fit_successes = succeeded
     elif choice < 0.6:
-        min_fit_clients = min(num_sampled, succeeded + 1)
+        min_fit_successes = min(num_sampled, succeeded + 1)
     else:
-        min_fit_clients = int(rng.integers(1, num_sampled + 1))
-    return num_sampled, num_failed, min_fit_clients, bool(rng.random() < 0.6)
+        min_fit_successes = int(rng.integers(1, num_sampled + 1))
+    return num_sampled, num_failed, min_fit_successes, bool(rng.random() < 0.6)
 
 
 def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
-    """``fn(num_sampled, num_failed, min_fit_clients, accept_failures)``: does FedAvg go on with the round?"""
+    """``fn(num_sampled, num_failed, min_fit_successes, accept_failures)``: does FedAvg use the round's results?"""
     return check_function(
         fn,
         _round_continues,
@@ -190,13 +191,14 @@ def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
         trials=40,
         hints=[
             (lambda n, f, m, accept: n - f >= m,
-             "with accept_failures=False a single failure stops the run, however many clients succeeded."),
+             "with accept_failures=False a single failure skips the round's update, however many clients succeeded "
+             "(Flower's rule)."),
             (lambda n, f, m, accept: (accept or f == 0) and n - f > m,
-             "exactly min_fit_clients successes are enough: compare with >=, not >."),
+             "exactly min_fit_successes successes are enough: compare with >=, not >."),
             (lambda n, f, m, accept: (accept or f == 0) and f <= m,
-             "min_fit_clients is the least number of clients that must SUCCEED (num_sampled - num_failed), "
+             "min_fit_successes is the least number of clients that must SUCCEED (num_sampled - num_failed), "
              "not the most that may fail."),
             (lambda n, f, m, accept: accept or f == 0,
-             "even with accept_failures=True a round needs at least min_fit_clients successes."),
+             "even with accept_failures=True a round needs at least min_fit_successes successes."),
         ],
     )
