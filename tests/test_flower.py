@@ -1,5 +1,6 @@
 """course_utils.flower: commands, configuration files and stopping processes (no Flower needed)."""
 
+import os
 import subprocess
 import sys
 import time
@@ -131,3 +132,205 @@ def test_running_stops_everything_even_when_the_block_fails(tmp_path):
     # the process list is not returned on failure; no python child of this test may be left running
     sleepers = [p for p in psutil.Process().children(recursive=True) if "time.sleep(60)" in " ".join(p.cmdline())]
     assert not [p for p in sleepers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+# ---- Names and ports that reach Flower's configuration file and command lines ------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["a]\nevil = 1\n[superlink.b", "a.b", "", "a b", 'x"', "-leading-dash", "ä", "n" * 65, "sim\n"]
+)
+def test_write_flower_config_rejects_a_name_that_could_inject_toml(tmp_path, name):
+    with pytest.raises(ValueError, match="connections: name .* is not a valid connection name"):
+        flower.write_flower_config(tmp_path, {name: 9093})
+    assert not (tmp_path / "config.toml").exists()
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536, 99999])
+def test_write_flower_config_rejects_a_port_outside_1_to_65535(tmp_path, port):
+    with pytest.raises(ValueError, match=r"connections\['sim'\] must be a port number from 1 to 65535, got"):
+        flower.write_flower_config(tmp_path, {"sim": port})
+
+
+@pytest.mark.parametrize("port", ["9093", 9093.0, True, None])
+def test_write_flower_config_rejects_a_port_that_is_not_an_integer(tmp_path, port):
+    with pytest.raises(TypeError, match=r"connections\['sim'\] must be an integer port number"):
+        flower.write_flower_config(tmp_path, {"sim": port})
+
+
+def test_write_flower_config_accepts_numpy_integers_and_the_widest_names(tmp_path):
+    import numpy as np
+
+    name = "A" + "z9_-" * 15 + "abc"  # 64 characters
+    config = tomllib.loads(flower.write_flower_config(tmp_path, {name: np.int64(65535), "b": 1}).read_text())
+    assert config["superlink"][name] == {"address": "127.0.0.1:65535", "insecure": True}
+    assert set(config["superlink"]) == {"default", name, "b"}
+
+
+def test_commands_reject_ports_and_names_outside_the_allowed_range(fake_executables):
+    with pytest.raises(ValueError, match="port must be a port number from 1 to 65535, got 99999"):
+        flower.superlink_command(99999)
+    with pytest.raises(ValueError, match="superlink_port must be a port number"):
+        flower.supernode_command(0, 9094, partition_id=0, num_partitions=2)
+    with pytest.raises(ValueError, match="port must be a port number"):
+        flower.supernode_command(9093, 70000, partition_id=0, num_partitions=2)
+    with pytest.raises(ValueError, match="connection 'a b' is not a valid connection name"):
+        flower.flwr_run_command("flower_app", "a b")
+
+
+@pytest.mark.parametrize("key", ["a=b", "a b", "x\ny", "", "a..b"])
+def test_config_args_reject_keys_that_could_add_other_settings(key):
+    with pytest.raises(ValueError, match="--run-config keys must be"):
+        flower.config_args("--run-config", {key: 1})
+
+
+# ---- Waiting on progress ------------------------------------------------------------------------------
+
+
+def _python_as_flwr(monkeypatch, code: str) -> None:
+    """Make flwr_run start ``python -c code`` instead of ``flwr run``."""
+    monkeypatch.setattr(flower, "flwr_run_command", lambda *args, **kwargs: [sys.executable, "-c", code])
+
+
+def test_flwr_run_waits_as_long_as_the_run_prints_progress(monkeypatch):
+    # 12 lines 0.25 s apart: 3 s in all, longer than the 2 s it may stay silent
+    _python_as_flwr(monkeypatch, "import time\nfor i in range(12):\n    print('round', i, flush=True); time.sleep(0.25)")
+    log = flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
+    assert log.splitlines() == [f"round {i}" for i in range(12)]
+
+
+def test_flwr_run_stops_a_run_that_prints_nothing_and_says_so(monkeypatch):
+    _python_as_flwr(monkeypatch, "import time; print('starting', flush=True); time.sleep(600)")
+    with pytest.raises(flower.FlowerError, match=r"printed nothing for 1 s, and was stopped:\nstarting"):
+        flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=1)
+    assert not flower.tagged_processes(flower.owner_tag() + "/"), "the silent run must have been stopped"
+
+
+def test_flwr_run_reports_a_failing_run_with_the_end_of_its_output(monkeypatch):
+    _python_as_flwr(monkeypatch, "import sys; print('bad app'); sys.exit(3)")
+    with pytest.raises(flower.FlowerError, match="exited with code 3:\nbad app"):
+        flower.flwr_run("app", "sim", dict(os.environ))
+
+
+# ---- No process outlives the Python process that started it ------------------------------------------
+
+# A stand-in for a SuperLink, without Flower: it starts a child in a session of its own (as the SuperLink
+# starts SuperExec) and answers GET /health on the port given as its argument.
+FAKE_SUPERLINK = """
+import http.server, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+# The parent: starts the fake SuperLink with flower.running, says "ready" with its watchdog's pid, and waits.
+PARENT = """
+import os, sys, time
+from pathlib import Path
+from course_utils import flower
+port = flower.free_port()
+with flower.running([[sys.executable, "-c", sys.argv[1], str(port)]], dict(os.environ), Path(sys.argv[2]), port):
+    while len(flower.tagged_processes(flower.owner_tag() + "/")) < 2:  # the fake SuperLink and its child
+        time.sleep(0.1)
+    print("ready", flower._watchdog[1].pid, flush=True)
+    {then}
+"""
+
+
+def wait_for(condition, what: str, ceiling: float = 300.0, every: float = 0.2):
+    """Wait until ``condition()`` is true (returns its value); fail after ``ceiling`` seconds, a generous limit."""
+    deadline = time.monotonic() + ceiling
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"still waiting after {ceiling:.0f} s for {what}"
+        time.sleep(every)
+    return value
+
+
+def start_parent(tmp_path, then: str = "time.sleep(600)") -> tuple[subprocess.Popen, int, str]:
+    """Start PARENT in a python process; returns it once it is ready, its watchdog's pid, and its owner tag."""
+    code = PARENT.replace("{then}", then)
+    parent = subprocess.Popen([sys.executable, "-c", code, FAKE_SUPERLINK, str(tmp_path / "logs")],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    line = parent.stdout.readline()  # blocks until the parent is ready (or exits: then "")
+    assert line.startswith("ready"), f"the parent did not start the fake SuperLink: {line!r}"
+    return parent, int(line.split()[1]), flower.owner_tag(parent.pid)
+
+
+def gone(processes) -> bool:
+    return all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in processes)
+
+
+def test_killing_the_parent_with_sigkill_leaves_no_process_behind(tmp_path):
+    parent, watchdog, owner = start_parent(tmp_path)
+    started = flower.tagged_processes(owner + "/")
+    assert len(started) == 2  # the fake SuperLink and the child it started in a session of its own
+
+    parent.kill()  # SIGKILL: no atexit, no signal handler, no `finally` runs in the parent
+    parent.wait()
+
+    wait_for(lambda: gone(started), "the parent's processes to end")
+    wait_for(lambda: not psutil.pid_exists(watchdog) or gone([psutil.Process(watchdog)]), "the watchdog to exit")
+    assert not flower.tagged_processes(owner + "/")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_parent_death_signal_ends_direct_children_even_without_the_watchdog(tmp_path):
+    parent, watchdog, owner = start_parent(tmp_path)
+    started = flower.tagged_processes(owner + "/")
+    superlink = [p for p in started if p.ppid() == parent.pid]
+    assert len(superlink) == 1 and len(started) == 2
+    psutil.Process(watchdog).kill()  # take the watchdog away first: only the kernel's signal is left
+    wait_for(lambda: gone([psutil.Process(watchdog)]), "the watchdog to die")
+
+    parent.kill()
+    parent.wait()
+
+    wait_for(lambda: gone(superlink), "the fake SuperLink to receive SIGKILL from Linux")
+    # its own child (in a session of its own, like SuperExec) was the watchdog's job: the learner's call finds it
+    child = [p for p in started if p not in superlink]
+    stopped = flower.stop_all_flower_processes()
+    assert pids(stopped) == {child[0].pid}, stopped
+    assert gone(child)
+
+
+@pytest.mark.parametrize(
+    ("then", "how"),
+    [("pass", "leaves the block"), ("sys.exit(0)", "exits inside the block"),
+     ("os.kill(os.getpid(), 15); time.sleep(600)", "gets SIGTERM")],
+)  # fmt: skip
+def test_the_parent_stops_its_processes_when_it_exits_or_gets_sigterm(tmp_path, then, how):
+    parent, watchdog, owner = start_parent(tmp_path, then=then)
+    started = flower.tagged_processes(owner + "/")
+    parent.wait(timeout=300)
+    assert gone(started), f"processes left after the parent {how}: {started}"
+    wait_for(lambda: not psutil.pid_exists(watchdog) or gone([psutil.Process(watchdog)]), "the watchdog to exit")
+
+
+def pids(stopped: list[str]) -> set[int]:
+    """The pids in stop_all_flower_processes' answer, ["name (pid N)", ...]."""
+    return {int(entry.rsplit("pid ", 1)[1].rstrip(")")) for entry in stopped}
+
+
+def test_stop_all_flower_processes_stops_ours_and_those_of_dead_owners_only(tmp_path):
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    ours = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    dead_owner = {**os.environ, flower.OWNER_VARIABLE: "1:0.00/0"}  # pid 1 did not start at time 0: gone
+    orphan = subprocess.Popen(sleeper, env=dead_owner)
+    live_owner = {**os.environ, flower.OWNER_VARIABLE: flower.owner_tag(os.getppid()) + "/0"}  # someone else's
+    other = subprocess.Popen(sleeper, env=live_owner)
+    try:
+        wait_for(lambda: len(flower.tagged_processes("")) >= 3, "the three sleepers to start")
+
+        stopped = flower.stop_all_flower_processes(timeout=5)
+
+        assert pids(stopped) == {ours.pid, orphan.pid}
+        assert ours.poll() is not None and orphan.wait(timeout=30) is not None
+        assert other.poll() is None, "a process whose owner still runs is that owner's business"
+        assert flower.stop_all_flower_processes() == []
+    finally:
+        other.kill()
+        other.wait()
