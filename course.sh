@@ -2,20 +2,25 @@
 # The course's one entry point.
 #
 #   bash course.sh          set up (first time only) and open the course in Jupyter Lab
+#   bash course.sh start [JUPYTER OPTIONS]   the same, passing options to jupyter lab (e.g. --port=8890)
 #   bash course.sh run      set up, then execute every notebook headless into build/executed/
 #   bash course.sh test     set up, then run the tests: unit tests and every notebook (nbval);
 #                           any further arguments go to pytest (e.g. bash course.sh test notebooks/)
 #   bash course.sh docs     set up, then build the course site into docs/site/ (index.html)
 #
-# Set-up creates a virtual environment in .venv (or $COURSE_VENV) with Python 3.11 (or
-# $COURSE_PYTHON), installs requirements.txt (which includes this package, editable), and re-installs only
-# when that file changes.
+# Set-up creates a virtual environment in .venv (or $COURSE_VENV) with Python 3.11 or later (python3.11
+# if there is one, else python3, or $COURSE_PYTHON), installs requirements.txt (which includes this
+# package, editable), and re-installs only when that file changes. It never reads standard input.
+#
+# Jupyter Lab starts wherever this runs: as root (a container, a cloud shell) it adds --allow-root,
+# and without a display (no DISPLAY or WAYLAND_DISPLAY, not macOS, no $BROWSER) it adds --no-browser
+# and tells you to open the address Jupyter prints.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 command="${1:-start}"
 venv="${COURSE_VENV:-.venv}"
-python="${COURSE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+python="${COURSE_PYTHON:-$(command -v python3.11 || command -v python3 || echo python3)}"
 stamp="$venv/.requirements.sha256"
 wanted="$(sha256sum < requirements.txt | cut -d' ' -f1)"
 
@@ -23,11 +28,27 @@ case "$command" in
   start|run|test|docs) ;;
   *) echo "usage: bash course.sh [start|run|test|docs]  (got '$command')" >&2; exit 2 ;;
 esac
+if [[ "$command" != start && $# -gt 1 ]]; then
+  echo "usage: only 'bash course.sh start' takes more arguments (options for jupyter lab)" >&2; exit 2
+fi
+
+# Flower 1.42, which requirements.txt pins, needs Python 3.11 or later; so does the course.
+require_python_311() {
+  local version
+  version="$("$1" --version 2>&1 || true)"
+  if [[ ! "$version" =~ ^Python\ 3\.([0-9]+) ]] || (( BASH_REMATCH[1] < 11 )); then
+    echo "The course needs Python 3.11 or later (Flower 1.42 does); $1 is '${version:-not found}'." >&2
+    echo "Install Python 3.11+ and run again with COURSE_PYTHON=/path/to/python3.11 (delete $venv if it exists)." >&2
+    exit 1
+  fi
+}
 
 if [[ ! -x "$venv/bin/python" ]]; then
+  require_python_311 "$python"
   echo "Creating a virtual environment in $venv with $("$python" --version)..."
   "$python" -m venv "$venv"
 fi
+require_python_311 "$venv/bin/python"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
   echo "Installing requirements.txt into $venv (the first time takes a few minutes: torch is large)..."
   "$venv/bin/python" -m pip install --quiet --upgrade pip
@@ -39,7 +60,18 @@ else
 fi
 
 case "$command" in
-  start) exec "$venv/bin/jupyter" lab notebooks/ ;;
+  start)
+    options=()
+    if [[ "$EUID" -eq 0 ]]; then
+      options+=(--allow-root)  # Jupyter refuses root without it; containers and cloud shells run as root
+    fi
+    if [[ "$(uname -s)" != Darwin && -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" && -z "${BROWSER:-}" ]]; then
+      options+=(--no-browser)
+      echo "No browser here: open the address Jupyter Lab prints below (http://127.0.0.1:PORT/lab?token=...) in a browser."
+      echo "From another machine, forward the port first (ssh -L 8888:localhost:8888 ...); in a container, start with"
+      echo "'bash course.sh start --ip=0.0.0.0' and publish the port."
+    fi
+    exec "$venv/bin/jupyter" lab notebooks/ ${options[@]+"${options[@]}"} "${@:2}" ;;
   run)
     mkdir -p build/executed
     for notebook in notebooks/[0-9]*.ipynb; do
