@@ -82,7 +82,8 @@ def check_mask_pair(fn: Callable[[np.ndarray, np.ndarray, np.ndarray, int], tupl
 
 def check_dropout_tolerance(answer: Any, num_clients: int, threshold: int) -> Verdict:
     """``answer = (shares, dropouts)``: the shares needed to rebuild one dropped client's secret key, and the
-    most clients that may drop out after masking, in a run of ``num_clients`` with Shamir ``threshold``."""
+    most clients that may drop out (after the shares are handed out, before uploading their masked input) with
+    the sum still recovered, in a run of ``num_clients`` with Shamir ``threshold``."""
     expected = (threshold, num_clients - threshold)
     explanation = (
         f"Any {threshold} shares (the threshold) rebuild a secret and fewer tell nothing about it. Each surviving "
