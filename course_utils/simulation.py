@@ -10,7 +10,6 @@ import math
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -267,9 +266,11 @@ def run_simulation(
     of the rounds completed so far.
     """
     _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout)
+    if not isinstance(initial_parameters, (list, tuple)) or len(initial_parameters) == 0:
+        raise ValueError(f"initial_parameters must be a non-empty list of arrays, got {initial_parameters!r:.80}")
+    check_results([(initial_parameters, 1)])
     strategy.check_population(num_clients)
     strategy.reset()
-    check_results([(initial_parameters, 1)])
     rng = np.random.default_rng(seed)
     history = History()
     parameters = [np.array(p, copy=True) for p in initial_parameters]  # step 0

@@ -272,3 +272,52 @@ def test_median_and_trimmed_mean_check_their_results(aggregate):
         aggregate([])
     with pytest.raises(ValueError, match="NaN"):
         aggregate(clients([1.0], [np.nan]))
+
+
+# --- check_update and bad input ----------------------------------------------------------------
+
+from course_utils.aggregate import check_update  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("parameters", "num_examples", "message"),
+    [
+        ([np.zeros(2)], 5, "must hold 2 arrays"),
+        ([np.zeros(2), np.zeros(4)], 5, r"parameters\[1\] must have shape \(3,\)"),
+        ([np.zeros(2), np.array([0.0, np.inf, 0.0])], 5, "NaN or infinite"),
+        ([np.zeros(2), np.array(["a", "b", "c"])], 5, "must hold numbers"),
+        ([np.zeros(2), np.zeros(3)], 0, "num_examples must be a positive integer"),
+        ([np.zeros(2), np.zeros(3)], 2.0, "num_examples must be a positive integer"),
+        ([np.zeros(2), np.zeros(3)], True, "num_examples must be a positive integer"),
+        (np.zeros(5), 5, "must be a list of arrays"),
+    ],
+)
+def test_check_update_names_what_is_wrong_with_one_clients_update(parameters, num_examples, message):
+    with pytest.raises(ValueError, match=f"client 7's update: .*{message}"):
+        check_update(parameters, num_examples, [np.zeros(2), np.zeros(3)], name="client 7's update")
+
+
+def test_check_update_accepts_a_good_update():
+    check_update([np.ones(2, dtype=np.float32), np.ones(3)], np.int64(4), [np.zeros(2), np.zeros(3)])
+
+
+@pytest.mark.parametrize(
+    ("values", "weights", "argument"),
+    [([1.0, float("nan")], [1, 1], "values"), ([1.0, 2.0], [1, float("inf")], "weights"),
+     ([True, 2.0], [1, 1], "values"), ([1.0, 2.0], [1, "2"], "weights")],
+)
+def test_weighted_mean_refuses_nan_infinite_or_non_numbers(values, weights, argument):
+    with pytest.raises((TypeError, ValueError), match=argument):
+        weighted_mean(values, weights)
+
+
+@pytest.mark.parametrize("metrics", [[{"accuracy": 1.0}], [(1, 0.5)]])
+def test_weighted_metrics_refuses_items_that_are_not_pairs(metrics):
+    with pytest.raises(TypeError, match=r"metrics\[0\]"):
+        weighted_metrics(metrics)
+
+
+@pytest.mark.parametrize("trim_fraction", [True, "0.1", None])
+def test_trimmed_mean_refuses_a_trim_fraction_that_is_not_a_number(trim_fraction):
+    with pytest.raises(TypeError, match="trim_fraction"):
+        trimmed_mean([([np.zeros(1)], 1)], trim_fraction)

@@ -301,3 +301,65 @@ def test_poisoned_client_and_make_poisoned_reject_a_scale_that_is_not_finite(sca
         PoisonedClient(StubClient(0), scale)
     with pytest.raises(ValueError, match="scale"):
         make_poisoned(lambda cid: StubClient(cid), [0], scale)
+
+
+# --- bad input, caught when the wrapper is made ---------------------------------------------------
+
+from course_utils.faults import ClientWrapper, PoisonedClient, make_poisoned  # noqa: E402
+
+NAN, INF = float("nan"), float("inf")
+
+
+def stub_fn(cid):
+    return StubClient(cid)
+
+
+@pytest.mark.parametrize(
+    ("make", "argument"),
+    [
+        (lambda: UnreliableClient(StubClient(0), 1.5), "failure_rate"),
+        (lambda: UnreliableClient(StubClient(0), NAN), "failure_rate"),
+        (lambda: UnreliableClient(StubClient(0), True), "failure_rate"),
+        (lambda: UnreliableClient(StubClient(0), 0.2, seed=-1), "seed"),
+        (lambda: UnreliableClient("client 0", 0.2), "client"),
+        (lambda: make_unreliable(stub_fn, "0.2"), "failure_rate"),
+        (lambda: make_unreliable(stub_fn, 0.2, seed=1.5), "seed"),
+        (lambda: make_unreliable([StubClient(0)], 0.2), "client_fn"),
+        (lambda: client_speeds(0), "num_clients"),
+        (lambda: client_speeds(10.0), "num_clients"),
+        (lambda: client_speeds(True), "num_clients"),
+        (lambda: client_speeds(10, median=0.0), "median"),
+        (lambda: client_speeds(10, median=INF), "median"),
+        (lambda: client_speeds(10, spread=-1.0), "spread"),
+        (lambda: client_speeds(10, spread=NAN), "spread"),
+        (lambda: client_speeds(10, seed="0"), "seed"),
+        (lambda: TimedClient(StubClient(0), 0.0), "speed"),
+        (lambda: TimedClient(StubClient(0), NAN), "speed"),
+        (lambda: TimedClient(StubClient(0), True), "speed"),
+        (lambda: make_timed(stub_fn, np.array([100.0, -1.0])), "speeds"),
+        (lambda: make_timed(stub_fn, np.array([[100.0]])), "speeds"),
+        (lambda: make_timed(stub_fn, np.array([])), "speeds"),
+        (lambda: make_timed(stub_fn, np.array([100.0, NAN])), "speeds"),
+        (lambda: make_timed(stub_fn, [100.0])(1), "cid"),
+        (lambda: PoisonedClient(StubClient(0), INF), "scale"),
+        (lambda: PoisonedClient(StubClient(0), True), "scale"),
+        (lambda: make_poisoned(stub_fn, [0], scale="-10"), "scale"),
+        (lambda: make_poisoned(stub_fn, 0), "bad_cids"),
+        (lambda: make_poisoned(stub_fn, [0, -2]), "bad_cids"),
+        (lambda: make_poisoned(stub_fn, [True]), "bad_cids"),
+    ],
+)
+def test_bad_fault_arguments_are_refused_naming_the_argument(make, argument):
+    with pytest.raises((TypeError, ValueError), match=argument):
+        make()
+
+
+@pytest.mark.parametrize("wrapper", [lambda c: UnreliableClient(c, 0.0), lambda c: TimedClient(c, 100.0),
+                                     lambda c: PoisonedClient(c, 1.0)])
+def test_every_fault_wrapper_is_a_client_wrapper_with_the_clients_id_and_data(wrapper):
+    client = StubClient(3)
+    wrapped = wrapper(client)
+
+    assert isinstance(wrapped, ClientWrapper)
+    assert (wrapped.cid, wrapped.train_data, wrapped.test_data) == (3, client.train_data, None)
+    assert wrapped.evaluate([np.zeros(1)], {}) == client.evaluate([np.zeros(1)], {})

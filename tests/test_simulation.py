@@ -47,9 +47,10 @@ def with_client_at(client_fn, bad_cid, client_class):
     return patched
 
 
-def simulate(client_fn, initial_parameters, num_rounds=3, seed=0, **strategy_options):
+def simulate(client_fn, initial_parameters, num_rounds=3, seed=0, round_timeout=3600.0, **strategy_options):
     strategy = FedAvg(**{"fraction_fit": 0.5, "fraction_evaluate": 0.5, **strategy_options})
-    return run_simulation(client_fn, NUM_CLIENTS, num_rounds, strategy, initial_parameters, seed=seed, progress=False)
+    return run_simulation(client_fn, NUM_CLIENTS, num_rounds, strategy, initial_parameters, seed=seed, progress=False,
+                          round_timeout=round_timeout)
 
 
 def test_same_seed_gives_equal_history_and_final_parameters(client_fn, initial_parameters, evaluate_fn):
@@ -476,3 +477,208 @@ def test_stop_when_with_rounds_to_reach_stops_at_the_target(client_fn, initial_p
 
     assert stopped.rounds_to_reach(target) == reached
     assert stopped.series()[0][-1] == reached
+
+
+# --- the round loop under faults ------------------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from course_utils.simulation import ClientTimeout, SimulationInterrupted, call_with_timeout  # noqa: E402
+
+
+class HangingClient(Client):
+    """A client whose ``fit`` never comes back (well: after a minute)."""
+
+    def fit(self, parameters, config):
+        time.sleep(60)
+        return super().fit(parameters, config)
+
+
+def test_a_hanging_client_is_a_timeout_failure_and_the_run_goes_on(client_fn, initial_parameters):
+    hanging = with_client_at(client_fn, 1, HangingClient)
+    handler_before = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+
+    _, history = simulate(hanging, initial_parameters, num_rounds=2, fraction_fit=1.0, round_timeout=0.2)
+
+    assert time.monotonic() - start < 10
+    assert [cid for cid, _ in history.failures[1]] == [1] and sorted(history.failures) == [1, 2]
+    assert history.failures[1][0][1] == "ClientTimeout: client 1's fit did not finish within round_timeout=0.2 s"
+    assert [r for r, _ in history.metrics_distributed_fit["train_loss"]] == [1, 2]
+    assert signal.getsignal(signal.SIGALRM) is handler_before  # restored
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no timer left running
+
+
+def test_call_with_timeout_gives_an_outer_timer_back_what_is_left_of_it():
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        assert call_with_timeout(lambda: 42, 5.0, "a quick call") == 42
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 25.0 < remaining <= 30.0 and fired == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_off_the_main_thread_a_slow_call_counts_as_timed_out_once_it_returns():
+    outcome = {}
+
+    def worker():
+        try:
+            call_with_timeout(lambda: time.sleep(0.3), 0.05, "client 2's fit")
+        except ClientTimeout as error:
+            outcome["error"] = str(error)
+        outcome["fast"] = call_with_timeout(lambda: "done", 0.05, "client 3's fit")
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)
+
+    assert "client 2's fit took" in outcome["error"] and "cannot be interrupted" in outcome["error"]
+    assert outcome["fast"] == "done"
+
+
+@pytest.mark.parametrize("round_timeout", [0, -1.0, float("nan"), True, "10"])
+def test_run_simulation_refuses_a_bad_round_timeout(round_timeout, client_fn, initial_parameters):
+    with pytest.raises((TypeError, ValueError), match="round_timeout"):
+        simulate(client_fn, initial_parameters, round_timeout=round_timeout)
+
+
+def test_round_timeout_none_means_no_limit(client_fn, initial_parameters):
+    _, history = simulate(client_fn, initial_parameters, num_rounds=1, round_timeout=None)
+
+    assert history.failures == {}
+
+
+class ExitingClient(Client):
+    """A client whose ``fit`` calls ``sys.exit(3)``."""
+
+    def fit(self, parameters, config):
+        raise SystemExit(3)
+
+
+def test_a_client_raising_system_exit_is_a_failed_client_not_the_end_of_the_run(client_fn, initial_parameters):
+    exiting = with_client_at(client_fn, 2, ExitingClient)
+
+    _, history = simulate(exiting, initial_parameters, num_rounds=2, fraction_fit=1.0)
+
+    assert history.failures == {1: [(2, "SystemExit: 3")], 2: [(2, "SystemExit: 3")]}
+
+
+class NaNLossClient(Client):
+    """Evaluates to a NaN loss."""
+
+    def evaluate(self, parameters, config):
+        _, num_examples, metrics = super().evaluate(parameters, config)
+        return float("nan"), num_examples, metrics
+
+
+def test_a_nan_evaluation_loss_is_a_named_evaluate_failure(client_fn, initial_parameters):
+    broken = with_client_at(client_fn, 0, NaNLossClient)
+
+    _, history = simulate(broken, initial_parameters, num_rounds=1, fraction_fit=1.0, fraction_evaluate=1.0)
+
+    assert history.evaluate_failures[1] == [(0, "ValueError: client 0's evaluation: loss must be a finite number, got nan")]
+    assert sorted(history.client_metrics[1]) == [1, 2, 3]
+    assert np.isfinite(history.losses_distributed[0][1])
+
+
+class InterruptingClient(Client):
+    """Raises KeyboardInterrupt (as Ctrl-C would) when it is asked to train in round 3."""
+
+    def fit(self, parameters, config):
+        if config["server_round"] == 3:
+            raise KeyboardInterrupt
+        return super().fit(parameters, config)
+
+
+class SigintClient(Client):
+    """Sends this process a real SIGINT in round 3, then works on (Python raises KeyboardInterrupt)."""
+
+    def fit(self, parameters, config):
+        if config["server_round"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        return super().fit(parameters, config)
+
+
+@pytest.mark.parametrize("client_class", [InterruptingClient, SigintClient])
+def test_an_interrupted_run_hands_back_the_rounds_it_completed(client_class, client_fn, initial_parameters, evaluate_fn):
+    interrupting = with_client_at(client_fn, 1, client_class)
+    two_rounds, two_history = simulate(client_fn, initial_parameters, num_rounds=2, fraction_fit=1.0,
+                                       evaluate_fn=evaluate_fn)
+
+    with pytest.raises(SimulationInterrupted) as caught:
+        simulate(interrupting, initial_parameters, num_rounds=5, fraction_fit=1.0, evaluate_fn=evaluate_fn)
+
+    stop = caught.value
+    assert isinstance(stop, KeyboardInterrupt) and stop.completed_rounds == 2
+    assert stop.history == two_history  # rounds 0 to 2, nothing of round 3
+    for got, want in zip(stop.parameters, two_rounds):
+        assert np.array_equal(got, want)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_federated_evaluation_scores_the_clients_test_data_not_their_training_data(logistic_fn):
+    from conftest import make_feature_data
+
+    from course_utils.models import set_parameters
+    from course_utils.training import evaluate
+
+    train_data = make_feature_data(40, seed=1)
+    features, labels = train_data.tensors
+    flipped = TensorDataset(features.clone(), 1 - labels)  # the same inputs with the other label
+    clients = [Client(cid, logistic_fn, train_data, flipped, seed=0) for cid in range(2)]
+    strategy = FedAvg(fraction_fit=1.0, fraction_evaluate=1.0)
+
+    final, history = run_simulation(lambda cid: clients[cid], 2, 3, strategy, get_parameters(logistic_fn()),
+                                    progress=False)
+
+    model = logistic_fn()
+    set_parameters(model, final)
+    test_accuracy, train_accuracy = evaluate(model, flipped)[1], evaluate(model, train_data)[1]
+    assert train_accuracy > 0.9 > 0.1 > test_accuracy  # the model learned the training labels
+    assert history.client_metrics[3][0]["accuracy"] == pytest.approx(test_accuracy)
+    assert history.metrics_distributed["accuracy"][-1][1] == pytest.approx(test_accuracy)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "argument"),
+    [
+        ({"client_fn": "clients"}, "client_fn"),
+        ({"num_clients": 4.0}, "num_clients"),
+        ({"num_clients": True}, "num_clients"),
+        ({"num_rounds": 0}, "num_rounds"),
+        ({"num_rounds": 2.5}, "num_rounds"),
+        ({"strategy": "fedavg"}, "strategy"),
+        ({"progress": "no"}, "progress"),
+        ({"stop_when": 0.9}, "stop_when"),
+        ({"initial_parameters": []}, "initial_parameters"),
+        ({"initial_parameters": [np.array([np.nan])]}, "NaN"),
+    ],
+)
+def test_run_simulation_refuses_bad_arguments_naming_them(arguments, argument, client_fn, initial_parameters):
+    call = {"client_fn": client_fn, "num_clients": NUM_CLIENTS, "num_rounds": 1, "strategy": FedAvg(),
+            "initial_parameters": initial_parameters, "progress": False, **arguments}
+
+    with pytest.raises((TypeError, ValueError), match=argument):
+        run_simulation(**call)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "argument"),
+    [({"client_fn": None}, "client_fn"), ({"cids": 3}, "cids"), ({"cids": [0, -1]}, "cids"),
+     ({"cids": [0.5]}, "cids"), ({"num_rounds": 0}, "num_rounds"), ({"config": [1]}, "config"),
+     ({"evaluate_fn": "test set"}, "evaluate_fn")],
+)
+def test_run_local_only_refuses_bad_arguments_naming_them(arguments, argument, client_fn, initial_parameters):
+    call = {"client_fn": client_fn, "cids": [0, 1], "initial_parameters": initial_parameters, "num_rounds": 1,
+            **arguments}
+
+    with pytest.raises((TypeError, ValueError), match=argument):
+        run_local_only(**call)

@@ -668,3 +668,123 @@ def test_num_evaluation_clients_follows_fraction_evaluate():
     assert strategy.num_evaluation_clients(10) == 3
     assert len(strategy.configure_evaluate(1, 10, rng())[0]) == 3
     assert FedAvg(fraction_evaluate=0.0).num_evaluation_clients(10) == 0
+
+
+# --- bad input, caught at construction or call time ---------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("strategy_class", "kwargs", "argument"),
+    [
+        (FedAvg, {"fraction_fit": True}, "fraction_fit"),
+        (FedAvg, {"fraction_fit": "0.5"}, "fraction_fit"),
+        (FedAvg, {"fraction_fit": INF}, "fraction_fit"),
+        (FedAvg, {"fraction_evaluate": None}, "fraction_evaluate"),
+        (FedAvg, {"fraction_evaluate": -INF}, "fraction_evaluate"),
+        (FedAvg, {"min_fit_clients": 2.5}, "min_fit_clients"),
+        (FedAvg, {"min_fit_clients": 2.0}, "min_fit_clients"),
+        (FedAvg, {"min_fit_clients": True}, "min_fit_clients"),
+        (FedAvg, {"min_evaluate_clients": "2"}, "min_evaluate_clients"),
+        (FedAvg, {"min_available_clients": NAN}, "min_available_clients"),
+        (FedAvg, {"min_fit_successes": 0}, "min_fit_successes"),
+        (FedAvg, {"min_fit_successes": 1.5}, "min_fit_successes"),
+        (FedAvg, {"min_evaluate_successes": -1}, "min_evaluate_successes"),
+        (FedAvg, {"accept_failures": "no"}, "accept_failures"),
+        (FedAvg, {"accept_failures": 0}, "accept_failures"),
+        (FedAvg, {"accept_failures": None}, "accept_failures"),
+        (FedAvg, {"on_fit_config_fn": {"local_epochs": 1}}, "on_fit_config_fn"),
+        (FedAvg, {"on_evaluate_config_fn": 3}, "on_evaluate_config_fn"),
+        (FedAvg, {"evaluate_fn": "server"}, "evaluate_fn"),
+        (FedProx, {"proximal_mu": INF}, "proximal_mu"),
+        (FedProx, {"proximal_mu": True}, "proximal_mu"),
+        (FedAvgM, {"server_learning_rate": 0.0}, "server_learning_rate"),
+        (FedAvgM, {"server_learning_rate": NAN}, "server_learning_rate"),
+        (FedAvgM, {"server_momentum": 1.0}, "server_momentum"),
+        (FedAvgM, {"server_momentum": "0.9"}, "server_momentum"),
+        (FedAdam, {"eta": -0.1}, "eta"),
+        (FedAdam, {"tau": 0.0}, "tau"),
+        (FedAdam, {"beta_1": 1.0}, "beta_1"),
+        (FedAdam, {"beta_2": NAN}, "beta_2"),
+        (FedTrimmedAvg, {"trim_fraction": False}, "trim_fraction"),
+        (FedTrimmedAvg, {"trim_fraction": INF}, "trim_fraction"),
+        (CompressedFedAvg, {"bits": 3}, "bits"),
+        (CompressedFedAvg, {"bits": 8.0}, "bits"),
+        (CompressedFedAvg, {"bits": True}, "bits"),
+        (CompressedFedAvg, {"fraction": 0.0}, "fraction"),
+        (CompressedFedAvg, {"fraction": 1.5}, "fraction"),
+        (CompressedFedAvg, {"compression": None}, "compression"),
+        (DeadlineFedAvg, {"deadline": NAN}, "deadline"),
+        (DeadlineFedAvg, {"deadline": INF}, "deadline"),
+        (DeadlineFedAvg, {"deadline": "10"}, "deadline"),
+        (DeadlineFedAvg, {"policy": ["wait"]}, "policy"),
+        (SecAggFedAvg, {"min_fit_successes": 1}, "min_fit_successes"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused_naming_the_argument(strategy_class, kwargs, argument):
+    with pytest.raises((TypeError, ValueError), match=argument):
+        strategy_class(**kwargs)
+
+
+@pytest.mark.parametrize("num_available", [0, -3, 2.5, True, "10", None])
+def test_num_fit_clients_refuses_a_bad_population(num_available):
+    with pytest.raises((TypeError, ValueError), match="num_available"):
+        FedAvg().num_fit_clients(num_available)
+
+
+def test_check_population_refuses_a_minimum_of_successes_no_round_can_meet():
+    with pytest.raises(ValueError, match=r"min_fit_successes=6 can never be met.*num_fit_clients\(10\) = 5"):
+        FedAvg(fraction_fit=0.5, min_fit_successes=6).check_population(10)
+
+
+def test_on_fit_config_fn_must_return_a_dict():
+    with pytest.raises(TypeError, match=r"on_fit_config_fn\(1\) must return a dict"):
+        FedAvg(on_fit_config_fn=lambda server_round: [("local_epochs", 1)]).configure_fit(1, 10, rng())
+
+
+def test_deadline_fedavg_with_untimed_clients_says_how_to_time_them():
+    results = [fit_result(0, 1.0, 5), timed_result(1, 2.0, 3.0)]
+
+    with pytest.raises(ValueError, match=r"compute_time.*client\(s\) \[0\].*make_timed"):
+        DeadlineFedAvg(policy="drop").aggregate_fit(1, results, [], current=ZERO2)
+
+
+def test_deadline_fedavg_drop_keeps_a_client_exactly_at_the_deadline():
+    results = [timed_result(0, 1.0, 10.0), timed_result(1, 3.0, 4.0)]
+
+    (parameters,), metrics = DeadlineFedAvg(deadline=10.0, policy="drop").aggregate_fit(1, results, [], current=ZERO2)
+
+    assert metrics["clients_used"] == 2.0 and metrics["round_time"] == 10.0
+    assert parameters.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("strategy", [FedAvgM(server_momentum=0.0), FedAdam(eta=1.0, tau=1e-9)],
+                         ids=lambda strategy: type(strategy).__name__)
+def test_server_optimizers_round_integer_layers_like_fedavg(strategy):
+    current = [np.zeros(2), np.array([10], dtype=np.int64)]  # e.g. a batch-norm counter
+    results = [(0, [np.ones(2), np.array([13])], 1, {}), (1, [np.ones(2), np.array([14])], 1, {})]
+
+    _, counter = strategy.aggregate_fit(1, results, [], current=current)[0]
+
+    fedavg_counter = FedAvg().aggregate_fit(1, results, [], current=current)[0][1]
+    assert fedavg_counter.tolist() == [14]  # 13.5 rounds to even
+    if isinstance(strategy, FedAvgM):
+        assert counter.dtype == np.int64 and counter.tolist() == [14]  # not truncated to 13
+    else:
+        assert counter.dtype == np.int64 and counter.tolist() == [11]  # 10 + eta * sign(delta) = 10.999.. rounds up
+
+
+def test_robust_strategies_override_only_the_aggregation_rule():
+    for strategy_class in (FedMedian, FedTrimmedAvg):
+        assert "aggregate_fit" not in vars(strategy_class)
+        assert "aggregate_parameters" in vars(strategy_class)
+
+
+def test_fit_results_are_named_tuples_that_unpack_like_tuples():
+    from course_utils.strategy import FitRes
+
+    result = FitRes(3, [np.zeros(2)], 7, {"train_loss": 0.5})
+    cid, parameters, num_examples, metrics = result
+
+    assert (cid, num_examples, metrics) == (result.cid, result.num_examples, result.metrics) == (3, 7, {"train_loss": 0.5})
