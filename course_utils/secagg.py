@@ -133,6 +133,8 @@ def random_bytes(num_bytes: int, rng: np.random.Generator | None = None) -> byte
     the course's notebooks reproducible, at the price of secrets anyone who knows the seed
     can recompute: never use it for real.
     """
+    if not _is_int(num_bytes) or num_bytes < 0:
+        raise ValueError(f"num_bytes must be an integer >= 0, got {num_bytes!r}")
     return os.urandom(num_bytes) if rng is None else rng.bytes(num_bytes)
 
 

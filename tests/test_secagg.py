@@ -23,6 +23,7 @@ from course_utils.secagg import (
     pairwise_mask,
     pairwise_seed,
     prg,
+    random_bytes,
     reveal_shares,
     run_protocol,
     secure_sum,
@@ -88,6 +89,12 @@ def test_secure_sum_keeps_the_shape_and_does_not_depend_on_the_seed():
 
     for seed in (0, 1, None):
         assert np.array_equal(secure_sum(vectors, threshold=2, seed=seed), np.arange(6.0).reshape(2, 3) + 1)
+
+
+@pytest.mark.parametrize("num_bytes", [-1, 2.5, True])
+def test_random_bytes_rejects_a_count_that_is_not_a_whole_number(num_bytes):
+    with pytest.raises(ValueError, match="num_bytes must be an integer >= 0"):
+        random_bytes(num_bytes)
 
 
 def test_a_seed_makes_the_server_view_reproducible():
