@@ -65,6 +65,9 @@ CONNECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # A run-config key, as Flower writes them (``num-server-rounds``, or dotted for nested tables).
 CONFIG_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
+# How a streamed run's log reports a run that failed (see Flower's reference of exit codes).
+_RUN_FAILED = re.compile(r"^ERROR\s*:\s*Exit Code: (\d+)", re.MULTILINE)
+
 # Generous ceilings for waiting on work: a loaded 2-core machine can take minutes to start Ray.
 START_TIMEOUT = 300.0  # seconds for a SuperLink to answer once started
 IDLE_TIMEOUT = 300.0  # seconds `flwr run` may go without printing a line before it is stopped
@@ -528,7 +531,7 @@ def flwr_run(
 
     It waits as long as the run makes progress: it stops ``flwr`` and raises FlowerError (with the
     end of the log) when no line of output came for ``idle_timeout`` seconds, when the run takes
-    longer than ``timeout`` seconds in all (None: no limit), or when ``flwr`` fails.
+    longer than ``timeout`` seconds in all (None: no limit), or when ``flwr`` or the run fails.
     """
     command = flwr_run_command(app_dir, connection, run_config, federation_config)
     lines: list[str] = []
@@ -552,4 +555,6 @@ def flwr_run(
         raise FlowerError(f"`{show(command)}` {problem}, and was stopped:\n{tail}")
     if process.returncode != 0:
         raise FlowerError(f"`{show(command)}` exited with code {process.returncode}:\n{tail}")
+    if failed := _RUN_FAILED.search(output):  # `flwr run --stream` exits with 0 even when the run failed
+        raise FlowerError(f"`{show(command)}`: the run failed with Flower's exit code {failed[1]}:\n{tail}")
     return output

@@ -206,6 +206,12 @@ def test_flwr_run_stops_a_run_that_prints_nothing_and_says_so(monkeypatch):
     assert not flower.tagged_processes(flower.owner_tag() + "/"), "the silent run must have been stopped"
 
 
+def test_flwr_run_reports_a_run_that_failed_although_flwr_exits_with_0(monkeypatch):
+    _python_as_flwr(monkeypatch, "print('Traceback ...'); print('ERROR :     Exit Code: 700'); print('An unhandled ...')")
+    with pytest.raises(flower.FlowerError, match="the run failed with Flower's exit code 700:\nTraceback"):
+        flower.flwr_run("app", "sim", dict(os.environ))
+
+
 def test_flwr_run_reports_a_failing_run_with_the_end_of_its_output(monkeypatch):
     _python_as_flwr(monkeypatch, "import sys; print('bad app'); sys.exit(3)")
     with pytest.raises(flower.FlowerError, match="exited with code 3:\nbad app"):
