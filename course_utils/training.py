@@ -20,6 +20,18 @@ def _check_model(model: nn.Module) -> None:
         raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
 
 
+def _check_labels_fit(labels: torch.Tensor, logits: torch.Tensor) -> None:
+    """Raise unless the model gives (batch, num_classes) logits and every label is in ``range(num_classes)``."""
+    if logits.ndim != 2:
+        raise ValueError(f"model must return logits of shape (batch, num_classes), got shape {tuple(logits.shape)}")
+    num_classes = logits.shape[1]
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"data has labels from {int(labels.min())} to {int(labels.max())}, but the model gives {num_classes} "
+            f"outputs: labels must be in [0, {num_classes - 1}] (one output per class)"
+        )
+
+
 def _logits(model: nn.Module, x: torch.Tensor, data: TensorDataset, first: bool) -> torch.Tensor:
     """``model(x)``; on the ``first`` batch, also check that ``data``'s inputs and labels fit the model."""
     try:
@@ -29,14 +41,7 @@ def _logits(model: nn.Module, x: torch.Tensor, data: TensorDataset, first: bool)
             f"data: inputs of shape {tuple(x.shape[1:])} do not fit the model ({str(error).splitlines()[0]})"
         ) from None
     if first:
-        labels = data.tensors[1]
-        outputs = logits.shape[1] if logits.ndim == 2 else None
-        if outputs is None or labels.min() < 0 or labels.max() >= outputs:
-            raise ValueError(
-                f"data has labels from {int(labels.min())} to {int(labels.max())}, but the model gives "
-                f"{'logits of shape ' + str(tuple(logits.shape)) if outputs is None else f'{outputs} outputs'}: "
-                f"labels must be in [0, {(outputs or 1) - 1}] (one output per class)"
-            )
+        _check_labels_fit(data.tensors[1], logits)
     return logits
 
 
@@ -79,7 +84,9 @@ def train(
     is given (cycling through the data as needed). With ``proximal_mu > 0`` the loss gets
     FedProx's proximal term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020), which pulls the
     weights towards where training started. Returns ``{"loss": mean training loss (without
-    the proximal term), "steps": number of SGD steps}``.
+    the proximal term), "steps": number of SGD steps}``. Bad arguments raise a TypeError or
+    ValueError naming them before any step; so does ``data`` whose inputs or labels do not fit
+    the model (checked on the first batch).
     """
     _check_model(model)
     check_dataset(data)
