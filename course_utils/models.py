@@ -101,7 +101,9 @@ def _check_input_shape(input_shape: tuple[int, ...], name: str) -> tuple[int, ..
 
 def _check_parameter_list(parameters: list[np.ndarray]) -> None:
     if not isinstance(parameters, (list, tuple)):
-        raise TypeError(f"parameters must be a list of NumPy arrays (one per model tensor), got {type(parameters).__name__}")
+        raise TypeError(
+            f"parameters must be a list of NumPy arrays (one per model tensor), got {type(parameters).__name__}"
+        )
 
 
 def get_parameters(model: nn.Module) -> list[np.ndarray]:

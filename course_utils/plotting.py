@@ -100,7 +100,9 @@ def plot_band(
     Runs that stopped early are drawn over the rounds that all of the label's seeds reached.
     """
     if not isinstance(runs, Mapping):
-        raise TypeError(f"runs must be a {{label: [History, ...]}} mapping (one History per seed), got {type(runs).__name__}")
+        raise TypeError(
+            f"runs must be a {{label: [History, ...]}} mapping (one History per seed), got {type(runs).__name__}"
+        )
     ax = _axes(ax)
     for label, histories in runs.items():
         if isinstance(histories, History) or not isinstance(histories, Sequence):
@@ -152,7 +154,9 @@ def plot_client_metrics(
         raise ValueError("values must hold at least one client's value, got none")
     for cid, value in items:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"values must be numbers, one per client; client {cid} has {type(value).__name__} {value!r}")
+            raise TypeError(
+                f"values must be numbers, one per client; client {cid} has {type(value).__name__} {value!r}"
+            )
     if reference is not None:
         check_number("reference", reference)
     ax = _axes(ax)

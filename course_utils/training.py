@@ -49,7 +49,8 @@ def batches(data: TensorDataset, batch_size: int, generator: torch.Generator) ->
     """One shuffled pass over ``data`` in mini-batches of ``batch_size`` (the last may be smaller)."""
     check_integer("batch_size", batch_size, 1)  # now, not at the first next()
     order = torch.randperm(len(data), generator=generator)
-    return (tuple(t[order[start : start + batch_size]] for t in data.tensors) for start in range(0, len(data), batch_size))
+    starts = range(0, len(data), batch_size)
+    return (tuple(t[order[start : start + batch_size]] for t in data.tensors) for start in starts)
 
 
 @torch.no_grad()
