@@ -252,7 +252,7 @@ def wait_until_healthy(port: int, process: subprocess.Popen, log: Path, timeout:
 
 # ---- Owning processes: tags, the parent-death signal, the watchdog ------------------------------------
 
-# Every process started here gets OWNER_VARIABLE = "OWNER/N" in its environment, OWNER naming this
+# Every process started here gets OWNER_VARIABLE = "OWNER/N/" in its environment, OWNER naming this
 # Python process ("pid:start time") and N the process; its descendants inherit it.
 OWNER_VARIABLE = "COURSE_FLOWER_OWNER"
 _started: dict[int, tuple[subprocess.Popen, str]] = {}  # pid -> (process, its tag): the ones still to stop
@@ -277,7 +277,7 @@ def _owner_alive(tag: str) -> bool:
 
 
 def _tag_of(process: psutil.Process) -> str:
-    """The tag ``process`` carries (``"OWNER/N"``), or "" if it has none or cannot be read."""
+    """The tag ``process`` carries (``"OWNER/N/"``), or "" if it has none or cannot be read."""
     with suppress(psutil.Error):
         if process.pid != os.getpid() and process.status() != psutil.STATUS_ZOMBIE:
             return process.environ().get(OWNER_VARIABLE, "")
@@ -385,7 +385,7 @@ def start_process(command: Sequence[str], env: Mapping[str, str], stdout: IO[Any
     """Start ``command`` so that it ends with us: in a session of its own, tagged, killed by Linux when
     this process dies, and watched by this process's watchdog. ``stdout`` receives its output and errors."""
     _ensure_watchdog()
-    tag = f"{owner_tag()}/{next(_numbers)}"
+    tag = f"{owner_tag()}/{next(_numbers)}/"  # the closing "/": the prefix of process 1 is not that of 10
     parent = os.getpid()
     process = subprocess.Popen(list(command), env={**env, OWNER_VARIABLE: tag}, stdout=stdout,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

@@ -187,22 +187,29 @@ def test_config_args_reject_keys_that_could_add_other_settings(key):
 # ---- Waiting on progress ------------------------------------------------------------------------------
 
 
+def _as_flwr(monkeypatch, *command: str) -> None:
+    """Make flwr_run start ``command`` instead of ``flwr run``."""
+    monkeypatch.setattr(flower, "flwr_run_command", lambda *args, **kwargs: list(command))
+
+
 def _python_as_flwr(monkeypatch, code: str) -> None:
-    """Make flwr_run start ``python -c code`` instead of ``flwr run``."""
-    monkeypatch.setattr(flower, "flwr_run_command", lambda *args, **kwargs: [sys.executable, "-c", code])
+    _as_flwr(monkeypatch, sys.executable, "-c", code)
+
+
+# The two timing tests use sh, which starts in milliseconds even on a loaded machine, where Python can take seconds.
 
 
 def test_flwr_run_waits_as_long_as_the_run_prints_progress(monkeypatch):
     # 12 lines 0.25 s apart: 3 s in all, longer than the 2 s it may stay silent
-    _python_as_flwr(monkeypatch, "import time\nfor i in range(12):\n    print('round', i, flush=True); time.sleep(0.25)")
+    _as_flwr(monkeypatch, "sh", "-c", "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do echo round $i; sleep 0.25; done")
     log = flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
     assert log.splitlines() == [f"round {i}" for i in range(12)]
 
 
 def test_flwr_run_stops_a_run_that_prints_nothing_and_says_so(monkeypatch):
-    _python_as_flwr(monkeypatch, "import time; print('starting', flush=True); time.sleep(600)")
-    with pytest.raises(flower.FlowerError, match=r"printed nothing for 1 s, and was stopped:\nstarting"):
-        flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=1)
+    _as_flwr(monkeypatch, "sh", "-c", "echo starting; sleep 600")
+    with pytest.raises(flower.FlowerError, match=r"printed nothing for 2 s, and was stopped:\nstarting"):
+        flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
     assert not flower.tagged_processes(flower.owner_tag() + "/"), "the silent run must have been stopped"
 
 
@@ -324,9 +331,9 @@ def pids(stopped: list[str]) -> set[int]:
 def test_stop_all_flower_processes_stops_ours_and_those_of_dead_owners_only(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
     ours = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
-    dead_owner = {**os.environ, flower.OWNER_VARIABLE: "1:0.00/0"}  # pid 1 did not start at time 0: gone
+    dead_owner = {**os.environ, flower.OWNER_VARIABLE: "1:0.00/0/"}  # pid 1 did not start at time 0: gone
     orphan = subprocess.Popen(sleeper, env=dead_owner)
-    live_owner = {**os.environ, flower.OWNER_VARIABLE: flower.owner_tag(os.getppid()) + "/0"}  # someone else's
+    live_owner = {**os.environ, flower.OWNER_VARIABLE: flower.owner_tag(os.getppid()) + "/0/"}  # someone else's
     other = subprocess.Popen(sleeper, env=live_owner)
     try:
         wait_for(lambda: len(flower.tagged_processes("")) >= 3, "the three sleepers to start")
@@ -340,3 +347,20 @@ def test_stop_all_flower_processes_stops_ours_and_those_of_dead_owners_only(tmp_
     finally:
         other.kill()
         other.wait()
+
+
+def test_stop_ends_only_the_processes_it_is_given_and_theirs(monkeypatch):
+    import itertools
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    monkeypatch.setattr(flower, "_numbers", itertools.count(1))
+    first = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    monkeypatch.setattr(flower, "_numbers", itertools.count(10))  # a tag that "1" is a prefix of
+    tenth = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    try:
+        flower.stop([first], timeout=5)
+        assert first.poll() is not None
+        assert tenth.poll() is None, "stopping process 1 must not stop process 10"
+    finally:
+        flower.stop([tenth], timeout=5)
+    assert tenth.poll() is not None
