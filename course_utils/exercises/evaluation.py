@@ -88,8 +88,10 @@ def check_worst_evaluated_client(answer: Any, client_metrics: ClientMetrics, cou
 
 def _client_updates(num_clients: int, num_rounds: int, fraction_fit: float, min_fit_clients: int = 2) -> int:
     """Reference: the client updates a run costs; per round ``FedAvg`` samples
-    ``min(num_clients, max(int(fraction_fit * num_clients), min_fit_clients))`` clients."""
-    return num_rounds * min(num_clients, max(int(fraction_fit * num_clients), min_fit_clients))
+    ``FedAvg.num_fit_clients(num_clients)`` clients (rounded down, at least the minimum, at most all)."""
+    from course_utils.strategy import FedAvg
+
+    return num_rounds * FedAvg(fraction_fit=fraction_fit, min_fit_clients=min_fit_clients).num_fit_clients(num_clients)
 
 
 def _random_sampling_setup(rng: np.random.Generator) -> tuple[int, int, float, int]:
