@@ -88,7 +88,8 @@ class History:
         return self.series(metric, kind)[1][-1]
 
     def rounds_to_reach(self, target: float, metric: str = "accuracy", kind: str = "centralized") -> int | None:
-        """The first round whose ``metric`` is at least ``target``, or None if no round reached it."""
+        """The first round whose ``metric`` is at least ``target`` (a finite number), or None if no round reached it."""
+        check_number("target", target, "a finite number (e.g. an accuracy in [0, 1])", lambda t: True)
         for server_round, value in zip(*self.series(metric, kind)):
             if value >= target:
                 return server_round

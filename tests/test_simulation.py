@@ -682,3 +682,11 @@ def test_run_local_only_refuses_bad_arguments_naming_them(arguments, argument, c
 
     with pytest.raises((TypeError, ValueError), match=argument):
         run_local_only(**call)
+
+
+@pytest.mark.parametrize("target", [float("nan"), float("inf"), "0.9", None])
+def test_rounds_to_reach_refuses_a_target_that_no_round_could_be_compared_with(target):
+    history = History(losses_centralized=[(0, 1.0)], metrics_centralized={"accuracy": [(0, 0.5)]})
+
+    with pytest.raises((TypeError, ValueError), match="target"):
+        history.rounds_to_reach(target)
