@@ -431,8 +431,7 @@ CASES: list[Case] = [
     C("simulation", "run_local_only num_rounds zero", lambda: simulation.run_local_only(CLIENT_FN, [0], PARAMS, 0),
       POSINT.format("num_rounds")),
     C("simulation", "History.series unknown kind", lambda: HISTORY.series("accuracy", "server"), r"kind.*one of"),
-    C("simulation", "History.rounds_to_reach target NaN", lambda: HISTORY.rounds_to_reach(NAN), r"target.*number",
-      xfail=f"{LOOP}: target=NaN is accepted and returns None (no round reaches NaN)"),
+    C("simulation", "History.rounds_to_reach target NaN", lambda: HISTORY.rounds_to_reach(NAN), r"target.*number"),
     # --- faults (loop) -----------------------------------------------------------------------
     C("faults", "UnreliableClient failure_rate 1.5", lambda: faults.UnreliableClient(CLIENT, 1.5),
       r"failure_rate.*\[0, 1\]"),
