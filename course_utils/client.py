@@ -13,6 +13,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from course_utils.checks import check_callable, check_integer
 from course_utils.models import get_parameters, set_parameters
 from course_utils.training import evaluate, train
 
@@ -26,6 +27,8 @@ EVALUATE_CONFIG_KEYS = ("server_round", "seed")
 
 def client_seed(seed: int, cid: int, server_round: int, purpose: int = 0) -> int:
     """A seed for one client's work in one round, different for every argument combination."""
+    for name, value in (("seed", seed), ("cid", cid), ("server_round", server_round), ("purpose", purpose)):
+        check_integer(name, value, 0)
     return int(np.random.SeedSequence([seed, cid, server_round, purpose]).generate_state(1)[0])
 
 
@@ -79,6 +82,9 @@ class Client:
         test_data: TensorDataset | None = None,
         seed: int = 0,
     ) -> None:
+        check_callable("model_fn", model_fn, "() -> nn.Module, the model to train in")
+        if not isinstance(train_data, TensorDataset):
+            raise TypeError(f"client {cid}: train_data must be a TensorDataset, got {type(train_data).__name__}")
         if len(train_data) == 0:
             raise ValueError(f"client {cid}: train_data is empty; every client needs at least one example")
         self.cid = cid
@@ -156,12 +162,15 @@ def make_client_fn(
     """
     from course_utils.data import subset
 
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     for cid, part in enumerate(partitions):
         if len(part) == 0:
             raise ValueError(f"partitions[{cid}] is empty; every client needs at least one example")
     workspace = model_fn()
 
     def client_fn(cid: int) -> Client:
+        check_integer("cid", cid)
         if not 0 <= cid < len(partitions):
             raise ValueError(f"cid must be in [0, {len(partitions) - 1}], got {cid}")
         train_idx, test_idx = split_local(partitions[cid], test_fraction, client_seed(seed, cid, 0, purpose=1))

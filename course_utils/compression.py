@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.checks import check_integer
+
 Update = list[np.ndarray]
+
+
+def check_update_arrays(update: Update) -> None:
+    """Raise unless ``update`` is a non-empty list of finite numeric arrays (one per layer)."""
+    if not isinstance(update, (list, tuple)) or len(update) == 0:
+        raise TypeError(f"update must be a non-empty list of NumPy arrays, one per layer, got {type(update).__name__}")
+    for i, array in enumerate(update):
+        array = np.asarray(array)
+        if not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"update[{i}] must be a numeric array, got dtype {array.dtype}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"update[{i}] holds NaN or infinite values; only finite updates can be compressed")
 
 
 def quantize(update: Update, bits: int = 8) -> tuple[list[tuple[np.ndarray, float, float]], int]:
@@ -20,6 +34,7 @@ def quantize(update: Update, bits: int = 8) -> tuple[list[tuple[np.ndarray, floa
     """
     if bits not in (1, 2, 4, 8, 16):
         raise ValueError(f"bits must be one of 1, 2, 4, 8, 16, got {bits}")
+    check_update_arrays(update)
     levels = 2**bits - 1
     packed, size = [], 0
     for array in update:
@@ -49,8 +64,10 @@ def top_k(
     """
     if (fraction is None) == (k is None):
         raise ValueError(f"give exactly one of fraction and k, got fraction={fraction}, k={k}")
+    check_update_arrays(update)
     sizes = [np.asarray(array).size for array in update]
     if k is not None:
+        k = check_integer("k", k)
         if not 1 <= k <= sum(sizes):
             raise ValueError(f"k must be in [1, {sum(sizes)}] (the number of entries in the update), got {k}")
         magnitudes = np.concatenate([np.abs(np.asarray(array, dtype=np.float64)).ravel() for array in update])

@@ -91,6 +91,8 @@ def repeat(
     Returns ``{figure name: Summary}``. Every run must return the same names; a run's seed
     should derive everything random in it (split, initial model, sampling, shuffles, noise).
     """
+    if not callable(experiment):
+        raise TypeError(f"experiment must be callable (seed -> {{figure name: number}}), got {type(experiment).__name__}")
     seeds = _check_seeds(seeds)
     runs = []
     for seed in seeds:
