@@ -274,7 +274,7 @@ def _check_boost(boost: Any) -> float:
 
 
 class MaliciousClient(ClientWrapper):
-    """A client that trains honestly-looking code on ``poisoned_data`` and sends ``global + boost * update``.
+    """A client that trains on ``poisoned_data`` instead of its own and sends ``global + boost * update``.
 
     ``boost > 1`` scales the update up so that it survives averaging with honest clients
     (Bagdasaryan et al., 2020's model replacement uses ``boost`` = number of clients).
@@ -349,8 +349,8 @@ class NormClippedFedAvg(FedAvg):
     """FedAvg of the updates after clipping each to global L2 norm ``clip_norm`` (Sun et al., 2019, "Can you really backdoor FL?").
 
     A boosted malicious update then weighs no more than an honest one of the bound's length.
-    Unlike the median, this works client by client and could run before secure aggregation,
-    on the client side.
+    Like the median, it needs each client's update: under secure aggregation only the clients
+    could clip, and a malicious client would simply not.
     """
 
     clip_norm: float = 1.0

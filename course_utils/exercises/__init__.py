@@ -8,6 +8,7 @@ hold the named checks the notebooks use, one module per topic; all are importabl
 
 from course_utils.exercises.aggregation import check_coordinate_median, check_quantized_bytes, check_top_k_vector
 from course_utils.exercises.analytics import check_dropout_tolerance, check_federated_mean, check_mask_pair
+from course_utils.exercises.attacks import check_clipping_prediction, check_membership_guess, check_recover_input
 from course_utils.exercises.core import Hint, Verdict, check_function, check_value, difference
 from course_utils.exercises.evaluation import (
     check_client_updates,
@@ -40,4 +41,5 @@ __all__ = [
     "check_round_success_probability", "check_round_times", "check_slowest_alpha", "check_smaller_epsilon",
     "check_top_k_vector", "check_unseen_fraction", "check_update_bytes", "check_value", "check_weighted_average",
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
+    "check_clipping_prediction", "check_membership_guess", "check_recover_input",
 ]
