@@ -13,10 +13,12 @@ The modules follow the roles of a federated-learning job:
 - ``faults``      clients that fail or are slow, simulated
 - ``simulation``  the round loop, and the local-only baseline
 - ``evaluation``  server-side and per-client evaluation
+- ``checks``      the argument checks the modules share
 - ``replicate``   evidence over seeds: repeat an experiment, summarize, test a claim
+- ``attacks``     what an update leaks and how a client can poison it: inversion, membership, backdoors
 - ``secagg``      secure aggregation: pairwise masks, key agreement, secret sharing
 - ``privacy``     differential privacy: mechanisms, DP-FedAvg, privacy accounting
-- ``flower``      notebook 10 only: starts and stops Flower's processes (never imports flwr)
+- ``flower``      notebook 11 only: starts and stops Flower's processes (never imports flwr)
 - ``plotting``    pictures of partitions, histories and per-client metrics
 - ``exercises``   checks that compare a learner's answer with the reference
 """

@@ -1,6 +1,6 @@
 """Running a Flower App from Python: Flower's processes on this machine, and ``flwr run``.
 
-Notebook 10 and its tests start a SuperLink (and SuperNodes) on 127.0.0.1, point Flower's
+Notebook 11 and its tests start a SuperLink (and SuperNodes) on 127.0.0.1, point Flower's
 command-line interface at them with a Flower configuration file, run the app with
 ``flwr run``, and always stop every process they started. Everything goes through Flower's
 command-line tools in subprocesses: this module never imports ``flwr``, so the rest of the

@@ -401,7 +401,7 @@ def test_check_apply_differences_says_not_answered():
     assert check_apply_differences(_unanswered).message.startswith("Not answered yet")
 
 
-# Notebook 07 · Federated analytics and secure aggregation ----------------------------------------
+# Notebook 09 · Federated analytics and secure aggregation ----------------------------------------
 
 
 def test_check_federated_mean_accepts_the_pooled_mean():
@@ -1161,7 +1161,7 @@ def test_check_top_k_vector_says_not_answered():
     assert check_top_k_vector(_unanswered).message.startswith("Not answered yet")
 
 
-# Notebook 08 · Differential privacy ---------------------------------------------------------------
+# Notebook 10 · Differential privacy ---------------------------------------------------------------
 
 
 def _nb08_unanswered(*args):
@@ -1309,7 +1309,7 @@ def test_check_smaller_epsilon_says_not_answered():
     assert check_smaller_epsilon(None, NB08_A, NB08_B).message.startswith("Not answered yet")
 
 
-# Notebook 09 · Case study: cancer detection across hospitals ------------------------------------
+# Notebook 11 · Case study: cancer detection across hospitals ------------------------------------
 
 
 def _nb09_unanswered(*args):
@@ -1465,7 +1465,7 @@ def test_check_pooled_std_says_not_answered():
     assert check_pooled_std(_nb09_unanswered).message.startswith("Not answered yet")
 
 
-# Notebook 10 · From scratch to Flower (these checks need Flower; skipped without it) ------------
+# Notebook 11 · From scratch to Flower (these checks need Flower; skipped without it) ------------
 
 NB10_COURSE_SETTINGS = dict(fraction_fit=0.3, fraction_evaluate=0.5, min_fit_clients=3, min_evaluate_clients=2,
                             min_available_clients=10)

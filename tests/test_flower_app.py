@@ -1,4 +1,4 @@
-"""The Flower App in flower_app/ (notebook 10): its configuration, and a real run in Flower's
+"""The Flower App in flower_app/ (notebook 11): its configuration, and a real run in Flower's
 deployment mode, a SuperLink and two SuperNodes as separate processes on 127.0.0.1.
 
 Flower is optional for the course: the tests that run Flower are skipped without it, and the
