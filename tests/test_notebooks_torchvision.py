@@ -31,9 +31,11 @@ def parameters_source(path: Path) -> str:
 TORCHVISION_READY = sorted(
     path for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if '"mnist", "fashion_mnist"' in parameters_source(path)
 )
-# These run 28x28 images through many simulated rounds (sweeps, races to a target that random
-# images never reach): minutes each, so they are marked slow and run with `pytest -m slow`.
-SLOW = {"04_heterogeneous_data", "05_clients_failures_stragglers", "06_aggregation_and_communication"}
+# These run 28x28 images through many simulated rounds at five seeds (sweeps, races to a target
+# that random images never reach): a minute or more each, so they are marked slow and run with
+# `pytest -m slow`.
+SLOW = {"01_when_data_cannot_move", "03_fedavg_and_evaluation", "04_heterogeneous_data", "05_clients_failures_stragglers",
+        "06_aggregation_and_communication", "09_differential_privacy"}
 CASES = [
     pytest.param(path, "fashion_mnist" if i % 2 else "mnist", id=path.stem, marks=[pytest.mark.slow] * (path.stem in SLOW))
     for i, path in enumerate(TORCHVISION_READY)
