@@ -28,8 +28,9 @@ case "$command" in
   start|run|test|docs) ;;
   *) echo "usage: bash course.sh [start|run|test|docs]  (got '$command')" >&2; exit 2 ;;
 esac
-if [[ "$command" != start && $# -gt 1 ]]; then
-  echo "usage: only 'bash course.sh start' takes more arguments (options for jupyter lab)" >&2; exit 2
+if [[ "$command" != start && "$command" != test && $# -gt 1 ]]; then
+  echo "usage: only 'bash course.sh start' (options for jupyter lab) and 'bash course.sh test' (options for pytest) take more arguments" >&2
+  exit 2
 fi
 
 # Flower 1.42, which requirements.txt pins, needs Python 3.11 or later; so does the course.

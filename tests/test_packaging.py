@@ -155,6 +155,16 @@ def test_course_sh_start_passes_options_to_jupyter(tmp_path):
     assert (venv / "jupyter-args").read_text().splitlines()[-2:] == ["--port=8890", "--ip=0.0.0.0"]
 
 
+def test_course_sh_test_passes_options_to_pytest(tmp_path):
+    """CI runs `bash course.sh test notebooks/` for its second pass: the arguments must reach pytest."""
+    venv = fake_venv(tmp_path, RECORD_ARGS)
+    done = subprocess.run(["bash", str(ROOT / "course.sh"), "test", "--collect-only", "-q", "tests/test_replicate.py"],
+                          env=course_env(venv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "tests/test_replicate.py::test_repeat_runs_every_seed_and_summarizes_each_figure" in done.stdout
+    assert "test_client.py" not in done.stdout
+
+
 def test_course_sh_refuses_a_python_older_than_3_11_and_says_what_to_do(tmp_path):
     old_python = tmp_path / "python3.10"
     old_python.write_text("#!/usr/bin/env bash\necho 'Python 3.10.12'\n")
