@@ -8,7 +8,6 @@ Every message says which argument, what is allowed, and what was given.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,14 @@ def _integer_range(minimum: int | None, maximum: int | None) -> str:
     return "an integer" if minimum is None else f"an integer >= {minimum}"
 
 
-def check_integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int if it is an integer (not a bool, not a float) in ``[minimum, maximum]``."""
-    allowed = _integer_range(minimum, maximum)
+def check_integer(
+    name: str, value: Any, minimum: int | None = None, maximum: int | None = None, *, hint: str = ""
+) -> int:
+    """``value`` as an int if it is an integer (not a bool, not a float) in ``[minimum, maximum]``.
+
+    ``hint``, if given, follows the allowed range in the message, e.g. ``" (rounds of training)"``.
+    """
+    allowed = _integer_range(minimum, maximum) + hint
     if _is_bool(value) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -39,11 +43,12 @@ def check_integer(name: str, value: Any, minimum: int | None = None, maximum: in
 
 def check_number(
     name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
-    *, min_open: bool = False, max_open: bool = False,
+    *, min_open: bool = False, max_open: bool = False, hint: str = "",
 ) -> float:
     """``value`` as a float if it is a finite real number (not a bool) within the given bounds.
 
     ``min_open`` / ``max_open`` exclude the bound itself: ``minimum=0, min_open=True`` is "> 0".
+    ``hint``, if given, follows the allowed range in the message, e.g. ``" (0 adds no noise)"``.
     """
     low = "" if minimum is None else f"{'(' if min_open else '['}{minimum:g}"
     high = "" if maximum is None else f"{maximum:g}{')' if max_open else ']'}"
@@ -55,6 +60,7 @@ def check_number(
         allowed = f"a finite number {'<' if max_open else '<='} {maximum:g}"
     else:
         allowed = "a finite number"
+    allowed += hint
     if _is_bool(value) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
     number = float(value)

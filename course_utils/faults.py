@@ -15,7 +15,7 @@ import numpy as np
 
 from course_utils.aggregate import cast_to
 from course_utils.client import Client, client_seed
-from course_utils.strategy import check_integer, check_number
+from course_utils.checks import check_integer, check_number
 
 Parameters = list[np.ndarray]
 
@@ -42,7 +42,7 @@ class ClientWrapper:
 
 
 def _check_failure_rate(failure_rate: Any) -> float:
-    return check_number("failure_rate", failure_rate, "a probability in [0, 1]", lambda p: 0 <= p <= 1)
+    return check_number("failure_rate", failure_rate, 0, 1, hint=" (a probability)")
 
 
 class UnreliableClient(ClientWrapper):
@@ -84,8 +84,8 @@ def client_speeds(num_clients: int, median: float = 100.0, spread: float = 1.0, 
     the slowest of 100 clients about 10x slower than the median one.
     """
     check_integer("num_clients", num_clients, 1)
-    check_number("median", median, "a speed > 0 (examples per second)", lambda m: m > 0)
-    check_number("spread", spread, "a number >= 0 (the standard deviation of the log-speed)", lambda s: s >= 0)
+    check_number("median", median, 0, min_open=True, hint=" (a speed in examples per second)")
+    check_number("spread", spread, 0, hint=" (the standard deviation of the log-speed)")
     check_integer("seed", seed, 0)
     return median * np.exp(spread * np.random.default_rng(seed).standard_normal(num_clients))
 
@@ -101,7 +101,7 @@ class TimedClient(ClientWrapper):
 
     def __init__(self, client: Client, speed: float) -> None:
         super().__init__(client)
-        self.speed = check_number("speed", speed, "a number > 0 (examples per second)", lambda s: s > 0)
+        self.speed = check_number("speed", speed, 0, min_open=True, hint=" (examples per second)")
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         batch_size = int(config.get("batch_size", 16))
@@ -137,7 +137,7 @@ def make_timed(client_fn: Callable[[int], Client], speeds: np.ndarray) -> Callab
 
 
 def _check_scale(scale: Any) -> float:
-    return check_number("scale", scale, "a finite number (-10 turns the update around, 1 is honest)", lambda s: True)
+    return check_number("scale", scale, hint=" (-10 turns the update around, 1 is honest)")
 
 
 class PoisonedClient(ClientWrapper):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ import dp_accounting
 import numpy as np
 
 from course_utils.aggregate import Parameters, weighted_metrics
+from course_utils.checks import check_integer, check_number
 from course_utils.strategy import Config, Failure, FedAvg, FitResult
 
 MODES = ("central", "local")
@@ -54,44 +54,25 @@ SIGMA_METHODS = ("analytic", "classical")
 # --- checks --------------------------------------------------------------------------------
 
 
-def _check_number(name: str, value: Any) -> float:
-    """``value`` as a float if it is a finite real number; TypeError or ValueError naming ``name`` if not."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _check_positive(name: str, value: Any) -> None:
-    if not _check_number(name, value) > 0:
+    if check_number(name, value) <= 0:
         raise ValueError(f"{name} must be positive (> 0), got {value!r}")
 
 
-def _check_integer(name: str, value: Any, minimum: int, meaning: str = "") -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer{meaning}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{meaning}, got {value!r}")
-
-
 def _check_delta(delta: Any) -> None:
-    if not 0 < _check_number("delta", delta) < 1:
-        raise ValueError(f"delta must be in (0, 1), typically much less than 1 / (number of users), got {delta!r}")
+    check_number("delta", delta, 0, 1, min_open=True, max_open=True, hint=", typically much less than 1 / (number of users)")
 
 
 def _check_noise_multiplier(noise_multiplier: Any) -> None:
-    if not _check_number("noise_multiplier", noise_multiplier) >= 0:
-        raise ValueError(f"noise_multiplier must be >= 0 (0 adds no noise), got {noise_multiplier!r}")
+    check_number("noise_multiplier", noise_multiplier, 0, hint=" (0 adds no noise)")
 
 
 def _check_sampling_rate(sampling_rate: Any) -> None:
-    if not 0 < _check_number("sampling_rate", sampling_rate) <= 1:
-        raise ValueError(f"sampling_rate must be in (0, 1] (clients per round / num_clients), got {sampling_rate!r}")
+    check_number("sampling_rate", sampling_rate, 0, 1, min_open=True, hint=" (clients per round / num_clients)")
 
 
 def _check_num_rounds(num_rounds: Any) -> None:
-    _check_integer("num_rounds", num_rounds, 1, " (rounds of training)")
+    check_integer("num_rounds", num_rounds, 1, hint=" (rounds of training)")
 
 
 def _check_sampling(sampling: Any) -> None:
@@ -101,7 +82,7 @@ def _check_sampling(sampling: Any) -> None:
 
 def _check_seed(seed: Any) -> None:
     if seed is not None:
-        _check_integer("seed", seed, 0, " or None (None: noise from the operating system, for deployments)")
+        check_integer("seed", seed, 0, hint=" or None (None: noise from the operating system, for deployments)")
 
 
 def _check_rng(rng: Any) -> None:
@@ -166,8 +147,7 @@ def gaussian_mechanism(
     if not np.all(np.isfinite(values)):
         raise ValueError("value holds NaN or infinite values")
     _check_positive("sensitivity", sensitivity)
-    if not _check_number("sigma", sigma) >= 0:
-        raise ValueError(f"sigma must be >= 0 (the noise std in units of the sensitivity), got {sigma!r}")
+    check_number("sigma", sigma, 0, hint=" (the noise std in units of the sensitivity)")
     _check_rng(rng)
     noise = rng.normal(0.0, sigma * sensitivity, size=values.shape)
     return float(values + noise) if values.ndim == 0 else values + noise
@@ -228,8 +208,7 @@ def clip_update(update: Parameters, clip_norm: float) -> tuple[Parameters, float
 def add_noise(update: Parameters, std: float, rng: np.random.Generator) -> list[np.ndarray]:
     """``update`` plus independent Gaussian noise of standard deviation ``std`` on every entry (float64)."""
     update = _float_arrays("update", update)
-    if not _check_number("std", std) >= 0:
-        raise ValueError(f"std must be >= 0 (the noise standard deviation), got {std!r}")
+    check_number("std", std, 0, hint=" (the noise standard deviation)")
     _check_rng(rng)
     return [u + rng.normal(0.0, std, size=u.shape) for u in update]
 
@@ -244,8 +223,8 @@ def noise_rng(seed: int | None, server_round: int, stream: int) -> np.random.Gen
     and anyone who knows the seed can regenerate the noise and subtract it.
     """
     _check_seed(seed)
-    _check_integer("server_round", server_round, 0)
-    _check_integer("stream", stream, 0, " (0 for the server, cid + 1 for client cid)")
+    check_integer("server_round", server_round, 0)
+    check_integer("stream", stream, 0, hint=" (0 for the server, cid + 1 for client cid)")
     if seed is None:
         return np.random.default_rng(secrets.randbits(128))
     return np.random.default_rng([seed, server_round, stream])
@@ -258,7 +237,7 @@ def poisson_sample(num_clients: int, sampling_rate: float, rng: np.random.Genera
     0), with mean ``sampling_rate * num_clients``. This is the sampling the RDP accountant's
     ``PoissonSampledDpEvent`` assumes.
     """
-    _check_integer("num_clients", num_clients, 1)
+    check_integer("num_clients", num_clients, 1)
     _check_sampling_rate(sampling_rate)
     _check_rng(rng)
     return np.flatnonzero(rng.random(num_clients) < sampling_rate).tolist()
@@ -348,7 +327,7 @@ class DPFedAvg(FedAvg):
         (the rule its sampler uses, so that accounting and sampling cannot disagree).
         ``"poisson"``: the expected number ``fraction_fit * num_clients`` (a float).
         """
-        _check_integer("num_clients", num_clients, 1)
+        check_integer("num_clients", num_clients, 1)
         if self.sampling == "poisson":
             return self.fraction_fit * num_clients
         return float(self.num_fit_clients(num_clients))
@@ -453,7 +432,7 @@ def _quiet_fractional_orders() -> Iterator[None]:
 
 def _fixed_sample_size(sampling_rate: float, num_clients: Any) -> int:
     """``sampling_rate * num_clients`` as the whole number of clients a fixed-size round samples."""
-    _check_integer("num_clients", num_clients, 1, " (needed for sampling='fixed')")
+    check_integer("num_clients", num_clients, 1, hint=" (needed for sampling='fixed')")
     size = sampling_rate * num_clients
     if abs(size - round(size)) > 1e-9:
         raise ValueError(f"sampling_rate * num_clients must be a whole number of clients for sampling='fixed', "
@@ -598,7 +577,7 @@ def update_norms(
     sent = _float_arrays("parameters", parameters)
     norms = []
     for cid in cids:
-        _check_integer("cids", cid, 0, " (client ids)")
+        check_integer("cids", cid, 0, hint=" (client ids)")
         new = _float_arrays(f"client {cid}'s parameters", client_fn(cid).fit(parameters, config)[0])
         norms.append(global_norm([n - p for n, p in zip(new, sent)]))
     return np.asarray(norms, dtype=np.float64)

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from course_utils.aggregate import Parameters, check_results, check_update
 from course_utils.client import Client
-from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped, check_integer, check_number
+from course_utils.checks import check_integer, check_number
+from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped
 
 T = TypeVar("T")
 
@@ -89,7 +90,7 @@ class History:
 
     def rounds_to_reach(self, target: float, metric: str = "accuracy", kind: str = "centralized") -> int | None:
         """The first round whose ``metric`` is at least ``target`` (a finite number), or None if no round reached it."""
-        check_number("target", target, "a finite number (e.g. an accuracy in [0, 1])", lambda t: True)
+        check_number("target", target, hint=" (e.g. an accuracy in [0, 1])")
         for server_round, value in zip(*self.series(metric, kind)):
             if value >= target:
                 return server_round
@@ -226,7 +227,7 @@ def _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, pro
     if stop_when is not None and not callable(stop_when):
         raise TypeError(f"stop_when must be a function History -> bool or None, got {type(stop_when).__name__}")
     if round_timeout is not None:
-        check_number("round_timeout", round_timeout, "a number of seconds > 0, or None for no limit", lambda t: t > 0)
+        check_number("round_timeout", round_timeout, 0, min_open=True, hint=" (seconds), or None for no limit")
 
 
 def run_simulation(

@@ -17,7 +17,6 @@ The contract, at a glance (``run_simulation`` calls these, in this order, every 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from course_utils.aggregate import Parameters, cast_to, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
+from course_utils.checks import check_callable, check_integer, check_number
 from course_utils.compression import compress_update
 from course_utils.secagg import check_fixed_point, secure_weighted_average
 
@@ -70,35 +70,9 @@ def _describe(failures: list[Failure]) -> str:
 # --- checks of constructor arguments -------------------------------------------------------
 
 
-def check_number(name: str, value: Any, allowed: str, ok: Callable[[float], bool]) -> float:
-    """``value`` as a float if it is a real number (not a bool), finite, and ``ok(value)``.
-
-    Raises ``TypeError`` for a non-number and ``ValueError`` otherwise, naming ``name`` and ``allowed``.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and ok(value)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
-
-
-def check_integer(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int if it is an integer (not a bool, not a float) >= ``minimum``; else TypeError/ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be a function or None, got {type(value).__name__} {value!r}")
 
 
 def _sample_size(fraction: float, minimum: int, num_available: int) -> int:
@@ -147,14 +121,14 @@ class FedAvg:
     min_evaluate_successes: int = 1
 
     def __post_init__(self) -> None:
-        check_number("fraction_fit", self.fraction_fit, "a number in (0, 1]", lambda f: 0 < f <= 1)
-        check_number("fraction_evaluate", self.fraction_evaluate,
-                     "a number in [0, 1] (0 turns federated evaluation off)", lambda f: 0 <= f <= 1)
+        check_number("fraction_fit", self.fraction_fit, 0, 1, min_open=True)
+        check_number("fraction_evaluate", self.fraction_evaluate, 0, 1, hint=" (0 turns federated evaluation off)")
         for name in ("min_fit_clients", "min_evaluate_clients", "min_available_clients",
                      "min_fit_successes", "min_evaluate_successes"):
-            check_integer(name, getattr(self, name), 1)
+            check_integer(name, getattr(self, name), 1, hint=" (at least 1 client)")
         for name in ("on_fit_config_fn", "on_evaluate_config_fn", "evaluate_fn"):
-            _check_callable(name, getattr(self, name))
+            if getattr(self, name) is not None:
+                check_callable(name, getattr(self, name), "a function, or None")
         if not isinstance(self.accept_failures, (bool, np.bool_)):
             raise TypeError(f"accept_failures must be True or False, got {type(self.accept_failures).__name__} "
                             f"{self.accept_failures!r}")
@@ -286,7 +260,7 @@ class FedProx(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("proximal_mu", self.proximal_mu, "a number >= 0 (0 is plain FedAvg)", lambda mu: mu >= 0)
+        check_number("proximal_mu", self.proximal_mu, 0, hint=" (0 is plain FedAvg)")
 
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         cids, config = super().configure_fit(server_round, num_clients, rng)
@@ -327,8 +301,8 @@ class FedAvgM(FedOpt):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("server_learning_rate", self.server_learning_rate, "a number > 0", lambda lr: lr > 0)
-        check_number("server_momentum", self.server_momentum, "a number in [0, 1)", lambda m: 0 <= m < 1)
+        check_number("server_learning_rate", self.server_learning_rate, 0, min_open=True)
+        check_number("server_momentum", self.server_momentum, 0, 1, max_open=True)
         self.reset()
 
     def reset(self) -> None:
@@ -358,10 +332,10 @@ class FedAdam(FedOpt):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("eta", self.eta, "a number > 0 (the server learning rate)", lambda x: x > 0)
-        check_number("tau", self.tau, "a number > 0 (it keeps the step finite where v is 0)", lambda x: x > 0)
-        check_number("beta_1", self.beta_1, "a number in [0, 1)", lambda b: 0 <= b < 1)
-        check_number("beta_2", self.beta_2, "a number in [0, 1)", lambda b: 0 <= b < 1)
+        check_number("eta", self.eta, 0, min_open=True, hint=" (the server learning rate)")
+        check_number("tau", self.tau, 0, min_open=True, hint=" (it keeps the step finite where v is 0)")
+        check_number("beta_1", self.beta_1, 0, 1, max_open=True)
+        check_number("beta_2", self.beta_2, 0, 1, max_open=True)
         self.reset()
 
     def reset(self) -> None:
@@ -392,7 +366,7 @@ class FedTrimmedAvg(FedAvg):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("trim_fraction", self.trim_fraction, "a number in [0, 0.5)", lambda t: 0 <= t < 0.5)
+        check_number("trim_fraction", self.trim_fraction, 0, 0.5, max_open=True)
 
     def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
         return trimmed_mean([(r.parameters, r.num_examples) for r in results], self.trim_fraction)
@@ -421,8 +395,7 @@ class CompressedFedAvg(FedAvg):
         _check_choice("compression", self.compression, COMPRESSIONS)
         if check_integer("bits", self.bits, 1) not in QUANTIZE_BITS:
             raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {self.bits!r}")
-        check_number("fraction", self.fraction, "a number in (0, 1] (the share of entries top_k keeps)",
-                     lambda f: 0 < f <= 1)
+        check_number("fraction", self.fraction, 0, 1, min_open=True, hint=" (the share of entries top_k keeps)")
 
     def aggregate_fit(self, server_round, results, failures, current):
         current = _require_current(current, "CompressedFedAvg")
@@ -462,7 +435,7 @@ class DeadlineFedAvg(FedAvg):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_choice("policy", self.policy, DEADLINE_POLICIES)
-        check_number("deadline", self.deadline, "a number of seconds > 0", lambda d: d > 0)
+        check_number("deadline", self.deadline, 0, min_open=True, hint=" (seconds)")
 
     def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
         cids, config = super().configure_fit(server_round, num_clients, rng)
