@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -66,6 +67,17 @@ def proximal_term(model: nn.Module, start: list[torch.Tensor], mu: float) -> tor
     """FedProx's penalty ``mu / 2 * sum ||w - w_start||^2`` over the model's parameters."""
     check_number("mu", mu, 0)
     return mu / 2 * sum(((w - w0) ** 2).sum() for w, w0 in zip(model.parameters(), start))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of the mini-batch order of ``epoch`` in a run with ``seed``, for training one epoch at a time.
+
+    Different for every (seed, epoch) pair: ``seed + epoch`` would give seed 0's second epoch
+    the order of seed 1's first, so runs at neighbouring seeds would share shuffles.
+    """
+    check_seed(seed)
+    check_integer("epoch", epoch, 0)
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
 def train(

@@ -304,3 +304,19 @@ def test_train_rejects_negative_proximal_mu(proximal_mu, feature_data):
 def test_train_rejects_a_proximal_pull_that_would_make_sgd_diverge(feature_data, logistic_fn):
     with pytest.raises(ValueError, match="proximal_mu must be below 2 / lr"):
         train(logistic_fn(), feature_data, lr=0.1, proximal_mu=20.0)
+
+
+def test_epoch_seed_differs_for_every_seed_and_epoch_and_repeats():
+    from course_utils.training import epoch_seed
+
+    seeds = {epoch_seed(seed, epoch) for seed in range(5) for epoch in range(1, 11)}
+    assert len(seeds) == 50  # seed + epoch would give only 14 distinct values here
+    assert epoch_seed(3, 2) == epoch_seed(3, 2)
+
+
+@pytest.mark.parametrize("seed, epoch", [(-1, 1), (0, -1), (0, 1.5), (True, 1)])
+def test_epoch_seed_refuses_bad_input(seed, epoch):
+    from course_utils.training import epoch_seed
+
+    with pytest.raises((TypeError, ValueError), match="seed|epoch"):
+        epoch_seed(seed, epoch)
