@@ -82,6 +82,13 @@ def check_callable(name: str, value: Any, what: str) -> None:
         raise TypeError(f"{name} must be callable ({what}), got {type(value).__name__} {value!r}")
 
 
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``allowed``; otherwise a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
 def check_dataset(data: Any, name: str = "data") -> None:
     """Raise unless ``data`` is a non-empty ``TensorDataset``."""
     if not isinstance(data, TensorDataset):

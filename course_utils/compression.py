@@ -7,11 +7,16 @@ a dense update of the original shapes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from course_utils.checks import check_integer
+from course_utils.checks import check_choice, check_integer, check_number
+from course_utils.strategy import FedAvg, FitRes, require_current
 
 Update = list[np.ndarray]
+COMPRESSIONS = ("none", "quantize", "top_k")
+QUANTIZE_BITS = (1, 2, 4, 8, 16)
 
 
 def check_update_arrays(update: Update) -> None:
@@ -106,12 +111,44 @@ def compress_update(update: Update, method: str, bits: int = 8, fraction: float 
     ``method``: ``"none"`` (float32, 4 bytes per entry), ``"quantize"`` (``bits``) or
     ``"top_k"`` (``fraction``).
     """
+    check_choice("method", method, COMPRESSIONS)
     if method == "none":
         return [np.asarray(a, dtype=np.float32) for a in update], int(sum(np.asarray(a).size * 4 for a in update))
     if method == "quantize":
         packed, size = quantize(update, bits)
         return dequantize(packed), size
-    if method == "top_k":
-        packed, size = top_k(update, fraction)
-        return densify(packed), size
-    raise ValueError(f"method must be one of 'none', 'quantize', 'top_k', got {method!r}")
+    packed, size = top_k(update, fraction)  # method == "top_k"
+    return densify(packed), size
+
+
+@dataclass
+class CompressedFedAvg(FedAvg):
+    """FedAvg where each client uploads a compressed update (see ``course_utils.compression``).
+
+    ``compression`` in ``COMPRESSIONS``; ``bits`` in ``QUANTIZE_BITS`` (for "quantize"),
+    ``fraction`` in (0, 1] (for "top_k"). The server rebuilds ``current + decompressed update``
+    for every client, then averages. Records the bytes uploaded per round as the fit metric
+    ``upload_bytes``.
+    """
+
+    compression: str = "quantize"
+    bits: int = 8
+    fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("compression", self.compression, COMPRESSIONS)
+        if check_integer("bits", self.bits, 1) not in QUANTIZE_BITS:
+            raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {self.bits!r}")
+        check_number("fraction", self.fraction, 0, 1, min_open=True, hint=" (the share of entries top_k keeps)")
+
+    def aggregate_fit(self, server_round, results, failures, current):
+        current = require_current(current, "CompressedFedAvg")
+        rebuilt, total = [], 0
+        for cid, parameters, num_examples, metrics in results:
+            update = [np.asarray(p, np.float64) - c for p, c in zip(parameters, current)]
+            received, size = compress_update(update, self.compression, self.bits, self.fraction)
+            rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
+            total += size
+        parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)
+        return parameters, {**metrics, "upload_bytes": float(total)}

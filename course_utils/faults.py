@@ -9,13 +9,15 @@ what it overrides.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from course_utils.aggregate import cast_to
 from course_utils.client import Client, client_seed
-from course_utils.checks import check_integer, check_number
+from course_utils.checks import check_choice, check_integer, check_number
+from course_utils.strategy import Config, FedAvg, FitRes
 
 Parameters = list[np.ndarray]
 
@@ -172,3 +174,52 @@ def make_poisoned(
         raise TypeError(f"bad_cids must be a list of client ids, got {type(bad_cids).__name__}")
     bad = {check_integer("each of bad_cids", cid, 0) for cid in bad_cids}
     return lambda cid: PoisonedClient(client_fn(cid), scale) if cid in bad else client_fn(cid)
+
+
+class StragglerError(RuntimeError):
+    """A client's result arrived after the round's deadline."""
+
+
+DEADLINE_POLICIES = ("wait", "drop", "partial")
+
+
+@dataclass
+class DeadlineFedAvg(FedAvg):
+    """FedAvg with a round deadline, for clients that report ``compute_time`` (``faults.TimedClient``).
+
+    ``policy``: ``"wait"`` for every client (the round lasts as long as the slowest);
+    ``"drop"`` results later than ``deadline`` (a result exactly at the deadline is on time);
+    ``"partial"``: clients do only the local steps that fit before ``deadline``. Records the
+    simulated ``round_time`` (seconds) and ``clients_used`` as fit metrics; clients dropped for
+    being late show there, not in ``History.failures`` (they did not fail, the server stopped
+    waiting), though the strategy counts them as failures (so ``accept_failures=False`` skips
+    a round with a late client).
+    """
+
+    deadline: float = 10.0
+    policy: str = "wait"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("policy", self.policy, DEADLINE_POLICIES)
+        check_number("deadline", self.deadline, 0, min_open=True, hint=" (seconds)")
+
+    def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
+        cids, config = super().configure_fit(server_round, num_clients, rng)
+        return cids, {**config, "deadline": self.deadline, "partial_work": self.policy == "partial"}
+
+    def aggregate_fit(self, server_round, results, failures, current):
+        results = [FitRes(*r) for r in results]
+        untimed = [r.cid for r in results if "compute_time" not in r.metrics]
+        if untimed:
+            raise ValueError(f"DeadlineFedAvg needs each client's simulated 'compute_time' among its fit metrics; "
+                             f"client(s) {untimed} reported none (wrap the clients with faults.make_timed)")
+        late = [r.metrics["compute_time"] > self.deadline for r in results]  # decided once, here
+        round_time = max((r.metrics["compute_time"] for r in results), default=0.0)
+        if self.policy == "drop" and any(late):
+            failures = failures + [(r.cid, StragglerError(f"took {r.metrics['compute_time']:.1f} s > deadline "
+                                                          f"{self.deadline} s")) for r, is_late in zip(results, late) if is_late]
+            results = [r for r, is_late in zip(results, late) if not is_late]
+            round_time = self.deadline
+        parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
+        return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}

@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from course_utils.aggregate import Parameters, check_results
+from course_utils.strategy import FedAvg, FitRes
 
 PRIME = 2**521 - 1  # a Mersenne prime: Shamir's field, larger than any 32-byte secret (< 2**256)
 SECRET_BYTES = 32  # X25519 private keys, HKDF outputs and self-mask seeds are all 32 bytes
@@ -665,3 +666,46 @@ def unflatten(flat: np.ndarray, like: Parameters) -> Parameters:
         rounded = np.rint(values) if np.issubdtype(reference.dtype, np.integer) else values
         parameters.append(rounded.astype(reference.dtype))
     return parameters
+
+
+@dataclass
+class SecAggFedAvg(FedAvg):
+    """FedAvg through secure aggregation (``course_utils.secagg``): the server only learns sums.
+
+    Each round the clients that returned a result run the protocol of Bonawitz et al. with the
+    smallest safe Shamir threshold (``len(results) // 2 + 1``), uploading ``n_k * parameters``,
+    ``n_k * metrics`` and ``n_k`` as masked integers modulo ``2**bits`` with ``fraction_bits``
+    fraction bits; the server divides the sums. The result equals FedAvg's to fixed-point
+    precision. Only metrics that every client reports are aggregated (securely too). Records
+    ``upload_bytes``, the size of the masked vectors uploaded in the round (``ceil(bits / 8)``
+    bytes per value). Keys come from the operating system; the sum does not depend on them.
+    A round with fewer than ``min_fit_successes`` results (at least 2: the sum of one client is
+    its update) is skipped.
+    """
+
+    bits: int = 64
+    fraction_bits: int = 32
+    min_fit_successes: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fixed_point(self.bits, self.fraction_bits)
+        for name in ("min_fit_clients", "min_fit_successes"):
+            if getattr(self, name) < 2:
+                raise ValueError(
+                    f"{name} must be at least 2 for secure aggregation (the sum of one client is its update), "
+                    f"got {getattr(self, name)}"
+                )
+
+    def aggregate_fit(self, server_round, results, failures, current):
+        results = [FitRes(*r) for r in results]
+        self.check_round(server_round, "fit", results, failures)
+        names = sorted(set.intersection(*(set(r.metrics) for r in results)))
+        packed = [([*r.parameters, np.array([r.metrics[name] for name in names], dtype=np.float64)], r.num_examples)
+                  for r in results]
+        *parameters, metric_values = secure_weighted_average(
+            packed, threshold=len(results) // 2 + 1, bits=self.bits, fraction_bits=self.fraction_bits
+        )
+        values_per_client = sum(np.size(a) for a in packed[0][0]) + 1  # the last value is n_k
+        upload_bytes = len(results) * values_per_client * -(-self.bits // 8)
+        return parameters, {**dict(zip(names, metric_values.tolist())), "upload_bytes": float(upload_bytes)}

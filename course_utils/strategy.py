@@ -25,8 +25,6 @@ import numpy as np
 
 from course_utils.aggregate import Parameters, cast_to, fedavg, median, trimmed_mean, weighted_mean, weighted_metrics
 from course_utils.checks import check_callable, check_integer, check_number
-from course_utils.compression import compress_update
-from course_utils.secagg import check_fixed_point, secure_weighted_average
 
 Config = dict[str, Any]
 
@@ -68,11 +66,6 @@ def _describe(failures: list[Failure]) -> str:
 
 
 # --- checks of constructor arguments -------------------------------------------------------
-
-
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 def _sample_size(fraction: float, minimum: int, num_available: int) -> int:
@@ -243,7 +236,7 @@ class FedAvg:
         return None if self.evaluate_fn is None else self.evaluate_fn(server_round, parameters)
 
 
-def _require_current(current: Parameters | None, strategy: str) -> Parameters:
+def require_current(current: Parameters | None, strategy: str) -> Parameters:
     if current is None:
         raise ValueError(f"{strategy}.aggregate_fit needs current, the global parameters the clients started from")
     return current
@@ -281,7 +274,7 @@ class FedOpt(FedAvg):
         raise NotImplementedError
 
     def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
-        current = _require_current(current, type(self).__name__)
+        current = require_current(current, type(self).__name__)
         average = super().aggregate_parameters(results, current)
         delta = [np.asarray(a, np.float64) - np.asarray(c, np.float64) for a, c in zip(average, current)]
         step = self.server_step(delta)
@@ -370,132 +363,3 @@ class FedTrimmedAvg(FedAvg):
 
     def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
         return trimmed_mean([(r.parameters, r.num_examples) for r in results], self.trim_fraction)
-
-
-COMPRESSIONS = ("none", "quantize", "top_k")
-QUANTIZE_BITS = (1, 2, 4, 8, 16)
-
-
-@dataclass
-class CompressedFedAvg(FedAvg):
-    """FedAvg where each client uploads a compressed update (see ``course_utils.compression``).
-
-    ``compression`` in ``COMPRESSIONS``; ``bits`` in ``QUANTIZE_BITS`` (for "quantize"),
-    ``fraction`` in (0, 1] (for "top_k"). The server rebuilds ``current + decompressed update``
-    for every client, then averages. Records the bytes uploaded per round as the fit metric
-    ``upload_bytes``.
-    """
-
-    compression: str = "quantize"
-    bits: int = 8
-    fraction: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_choice("compression", self.compression, COMPRESSIONS)
-        if check_integer("bits", self.bits, 1) not in QUANTIZE_BITS:
-            raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {self.bits!r}")
-        check_number("fraction", self.fraction, 0, 1, min_open=True, hint=" (the share of entries top_k keeps)")
-
-    def aggregate_fit(self, server_round, results, failures, current):
-        current = _require_current(current, "CompressedFedAvg")
-        rebuilt, total = [], 0
-        for cid, parameters, num_examples, metrics in results:
-            update = [np.asarray(p, np.float64) - c for p, c in zip(parameters, current)]
-            received, size = compress_update(update, self.compression, self.bits, self.fraction)
-            rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
-            total += size
-        parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)
-        return parameters, {**metrics, "upload_bytes": float(total)}
-
-
-class StragglerError(RuntimeError):
-    """A client's result arrived after the round's deadline."""
-
-
-DEADLINE_POLICIES = ("wait", "drop", "partial")
-
-
-@dataclass
-class DeadlineFedAvg(FedAvg):
-    """FedAvg with a round deadline, for clients that report ``compute_time`` (``faults.TimedClient``).
-
-    ``policy``: ``"wait"`` for every client (the round lasts as long as the slowest);
-    ``"drop"`` results later than ``deadline`` (a result exactly at the deadline is on time);
-    ``"partial"``: clients do only the local steps that fit before ``deadline``. Records the
-    simulated ``round_time`` (seconds) and ``clients_used`` as fit metrics; clients dropped for
-    being late show there, not in ``History.failures`` (they did not fail, the server stopped
-    waiting), though the strategy counts them as failures (so ``accept_failures=False`` skips
-    a round with a late client).
-    """
-
-    deadline: float = 10.0
-    policy: str = "wait"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_choice("policy", self.policy, DEADLINE_POLICIES)
-        check_number("deadline", self.deadline, 0, min_open=True, hint=" (seconds)")
-
-    def configure_fit(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
-        cids, config = super().configure_fit(server_round, num_clients, rng)
-        return cids, {**config, "deadline": self.deadline, "partial_work": self.policy == "partial"}
-
-    def aggregate_fit(self, server_round, results, failures, current):
-        results = [FitRes(*r) for r in results]
-        untimed = [r.cid for r in results if "compute_time" not in r.metrics]
-        if untimed:
-            raise ValueError(f"DeadlineFedAvg needs each client's simulated 'compute_time' among its fit metrics; "
-                             f"client(s) {untimed} reported none (wrap the clients with faults.make_timed)")
-        late = [r.metrics["compute_time"] > self.deadline for r in results]  # decided once, here
-        round_time = max((r.metrics["compute_time"] for r in results), default=0.0)
-        if self.policy == "drop" and any(late):
-            failures = failures + [(r.cid, StragglerError(f"took {r.metrics['compute_time']:.1f} s > deadline "
-                                                          f"{self.deadline} s")) for r, is_late in zip(results, late) if is_late]
-            results = [r for r, is_late in zip(results, late) if not is_late]
-            round_time = self.deadline
-        parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
-        return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}
-
-
-@dataclass
-class SecAggFedAvg(FedAvg):
-    """FedAvg through secure aggregation (``course_utils.secagg``): the server only learns sums.
-
-    Each round the clients that returned a result run the protocol of Bonawitz et al. with the
-    smallest safe Shamir threshold (``len(results) // 2 + 1``), uploading ``n_k * parameters``,
-    ``n_k * metrics`` and ``n_k`` as masked integers modulo ``2**bits`` with ``fraction_bits``
-    fraction bits; the server divides the sums. The result equals FedAvg's to fixed-point
-    precision. Only metrics that every client reports are aggregated (securely too). Records
-    ``upload_bytes``, the size of the masked vectors uploaded in the round (``ceil(bits / 8)``
-    bytes per value). Keys come from the operating system; the sum does not depend on them.
-    A round with fewer than ``min_fit_successes`` results (at least 2: the sum of one client is
-    its update) is skipped.
-    """
-
-    bits: int = 64
-    fraction_bits: int = 32
-    min_fit_successes: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fixed_point(self.bits, self.fraction_bits)
-        for name in ("min_fit_clients", "min_fit_successes"):
-            if getattr(self, name) < 2:
-                raise ValueError(
-                    f"{name} must be at least 2 for secure aggregation (the sum of one client is its update), "
-                    f"got {getattr(self, name)}"
-                )
-
-    def aggregate_fit(self, server_round, results, failures, current):
-        results = [FitRes(*r) for r in results]
-        self.check_round(server_round, "fit", results, failures)
-        names = sorted(set.intersection(*(set(r.metrics) for r in results)))
-        packed = [([*r.parameters, np.array([r.metrics[name] for name in names], dtype=np.float64)], r.num_examples)
-                  for r in results]
-        *parameters, metric_values = secure_weighted_average(
-            packed, threshold=len(results) // 2 + 1, bits=self.bits, fraction_bits=self.fraction_bits
-        )
-        values_per_client = sum(np.size(a) for a in packed[0][0]) + 1  # the last value is n_k
-        upload_bytes = len(results) * values_per_client * -(-self.bits // 8)
-        return parameters, {**dict(zip(names, metric_values.tolist())), "upload_bytes": float(upload_bytes)}

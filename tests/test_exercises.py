@@ -903,7 +903,7 @@ def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
     from course_utils.exercises import DEADLINE_POLICIES
     from course_utils.exercises.failures import _random_round, _round_times
     from course_utils.faults import TimedClient
-    from course_utils.strategy import DeadlineFedAvg
+    from course_utils.faults import DeadlineFedAvg
 
     class Stub:
         def __init__(self, cid, size):

@@ -12,7 +12,8 @@ from course_utils.faults import (
     make_unreliable,
 )
 from course_utils.simulation import run_simulation
-from course_utils.strategy import DeadlineFedAvg, FedAvg
+from course_utils.faults import DeadlineFedAvg
+from course_utils.strategy import FedAvg
 
 NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
 

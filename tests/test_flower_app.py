@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import tomllib
 
-from course_utils import flower
+from course_utils import flower_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "flower_app"
@@ -84,18 +84,18 @@ def deployment(tmp_path):
     """
     import psutil
 
-    port = flower.free_port()
-    flower.write_flower_config(tmp_path, {"local-deployment": port})
-    env = flower.flower_env(tmp_path)
-    commands = [flower.superlink_command(port)] + [
-        flower.supernode_command(port, flower.free_port(), partition_id, 2) for partition_id in range(2)
+    port = flower_processes.free_port()
+    flower_processes.write_flower_config(tmp_path, {"local-deployment": port})
+    env = flower_processes.flower_env(tmp_path)
+    commands = [flower_processes.superlink_command(port)] + [
+        flower_processes.supernode_command(port, flower_processes.free_port(), partition_id, 2) for partition_id in range(2)
     ]
     family = []
-    with flower.running(commands, env, tmp_path / "logs", port) as processes:  # waits for the SuperLink
+    with flower_processes.running(commands, env, tmp_path / "logs", port) as processes:  # waits for the SuperLink
         try:
             yield env
         finally:
-            family = [member for p in processes for member in flower._family(p)]  # SuperExec, ClientApps
+            family = [member for p in processes for member in flower_processes._family(p)]  # SuperExec, ClientApps
     assert all(p.poll() is not None for p in processes)
     left = [m for m in family if m.is_running() and m.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left running: {left}"
@@ -106,7 +106,7 @@ def test_one_round_on_a_superlink_and_two_supernodes_improves_the_model(deployme
     # No clock: flwr_run waits as long as the run keeps printing (at most IDLE_TIMEOUT s of silence),
     # so a loaded machine is slower but passes.
     results = tmp_path / "results.json"
-    log = flower.flwr_run(
+    log = flower_processes.flwr_run(
         APP, "local-deployment", deployment,
         run_config={"num-server-rounds": 1, "num-partitions": 2, "fraction-evaluate": 0.0,
                     "results-file": str(results)},
@@ -125,14 +125,14 @@ def test_one_round_on_a_superlink_and_two_supernodes_improves_the_model(deployme
 DEPLOYMENT_PARENT = """
 import sys, time
 from pathlib import Path
-from course_utils import flower
+from course_utils import flower_processes
 work = Path(sys.argv[1])
-port = flower.free_port()
-env = flower.flower_env(work)
-commands = [flower.superlink_command(port)] + [
-    flower.supernode_command(port, flower.free_port(), i, 2) for i in range(2)]
-with flower.running(commands, env, work / "logs", port):
-    while len(flower.tagged_processes(flower.owner_tag() + "/")) < 6:
+port = flower_processes.free_port()
+env = flower_processes.flower_env(work)
+commands = [flower_processes.superlink_command(port)] + [
+    flower_processes.supernode_command(port, flower_processes.free_port(), i, 2) for i in range(2)]
+with flower_processes.running(commands, env, work / "logs", port):
+    while len(flower_processes.tagged_processes(flower_processes.owner_tag() + "/")) < 6:
         time.sleep(0.2)
     print("ready", flush=True)
     time.sleep(600)
@@ -146,8 +146,8 @@ def test_killing_the_python_that_started_a_deployment_leaves_no_flower_process(t
     parent = subprocess.Popen([sys.executable, "-c", DEPLOYMENT_PARENT, str(tmp_path)], stdout=subprocess.PIPE,
                               text=True, start_new_session=True)  # fmt: skip
     assert parent.stdout.readline().strip() == "ready"  # waits until all six are up, however long it takes
-    owner = flower.owner_tag(parent.pid)
-    started = flower.tagged_processes(owner + "/")
+    owner = flower_processes.owner_tag(parent.pid)
+    started = flower_processes.tagged_processes(owner + "/")
     names = sorted(" ".join(p.cmdline()[1:2]).rsplit("/", 1)[-1] for p in started)
     assert names.count("flower-superlink") == 1 and names.count("flower-supernode") == 2, names
     assert names.count("flower-superexec") == 3, names  # one for the SuperLink, one per SuperNode
@@ -160,4 +160,4 @@ def test_killing_the_python_that_started_a_deployment_leaves_no_flower_process(t
             time.monotonic() < deadline):  # fmt: skip
         time.sleep(0.2)
     assert not left, f"left running after their parent was killed: {left}"
-    assert not flower.tagged_processes(owner + "/")
+    assert not flower_processes.tagged_processes(owner + "/")

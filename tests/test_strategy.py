@@ -214,9 +214,9 @@ from course_utils.evaluation import make_evaluate_fn  # noqa: E402
 from course_utils.models import get_parameters  # noqa: E402
 from course_utils.partition import iid  # noqa: E402
 from course_utils.simulation import run_simulation  # noqa: E402
+from course_utils.compression import CompressedFedAvg  # noqa: E402
+from course_utils.faults import DeadlineFedAvg  # noqa: E402
 from course_utils.strategy import (  # noqa: E402
-    CompressedFedAvg,
-    DeadlineFedAvg,
     FedAdam,
     FedAvgM,
     FedMedian,
@@ -581,7 +581,7 @@ def test_run_simulation_calls_reset_before_the_first_round(small_federation):
 # SecAggFedAvg: FedAvg through secure aggregation -------------------------------------------------
 
 from course_utils.aggregate import weighted_metrics  # noqa: E402
-from course_utils.strategy import SecAggFedAvg  # noqa: E402
+from course_utils.secagg import SecAggFedAvg  # noqa: E402
 
 
 def test_secagg_fedavg_gives_fedavg_of_the_10_and_100_example_clients():

@@ -341,7 +341,7 @@ def _ensure_watchdog(timeout: float = START_TIMEOUT) -> None:
     package_root = str(Path(__file__).resolve().parents[1])
     env = {key: value for key, value in os.environ.items() if key != OWNER_VARIABLE}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    code = f"from course_utils.flower import watch; watch({owner_tag()!r})"
+    code = f"from course_utils.flower_processes import watch; watch({owner_tag()!r})"
     process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
     ready, _, _ = select.select([process.stdout], [], [], timeout)

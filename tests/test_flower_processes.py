@@ -1,4 +1,4 @@
-"""course_utils.flower: commands, configuration files and stopping processes (no Flower needed)."""
+"""course_utils.flower_processes: commands, configuration files and stopping processes (no Flower needed)."""
 
 import os
 import subprocess
@@ -10,17 +10,17 @@ import psutil
 import pytest
 import tomllib
 
-from course_utils import flower
+from course_utils import flower_processes
 
 
 @pytest.fixture
 def fake_executables(monkeypatch):
     """Flower's commands as if installed in /opt/flwr/bin, so that these tests need no Flower."""
-    monkeypatch.setattr(flower, "flower_executable", lambda name: f"/opt/flwr/bin/{name}")
+    monkeypatch.setattr(flower_processes, "flower_executable", lambda name: f"/opt/flwr/bin/{name}")
 
 
 def test_write_flower_config_names_one_insecure_connection_per_superlink(tmp_path):
-    path = flower.write_flower_config(tmp_path, {"sim": 9092, "deploy": 9093}, default="deploy")
+    path = flower_processes.write_flower_config(tmp_path, {"sim": 9092, "deploy": 9093}, default="deploy")
 
     assert path == tmp_path / "config.toml"
     config = tomllib.loads(path.read_text())
@@ -30,18 +30,18 @@ def test_write_flower_config_names_one_insecure_connection_per_superlink(tmp_pat
 
 
 def test_write_flower_config_defaults_to_the_first_connection(tmp_path):
-    config = tomllib.loads(flower.write_flower_config(tmp_path, {"a": 1, "b": 2}).read_text())
+    config = tomllib.loads(flower_processes.write_flower_config(tmp_path, {"a": 1, "b": 2}).read_text())
     assert config["superlink"]["default"] == "a"
 
 
 @pytest.mark.parametrize(("connections", "default"), [({}, None), ({"a": 1}, "b")])
 def test_write_flower_config_rejects_no_connection_or_an_unknown_default(tmp_path, connections, default):
     with pytest.raises(ValueError, match="connections|default"):
-        flower.write_flower_config(tmp_path, connections, default)
+        flower_processes.write_flower_config(tmp_path, connections, default)
 
 
 def test_flower_env_sets_flwr_home_and_turns_off_what_needs_the_internet(tmp_path, fake_executables):
-    env = flower.flower_env(tmp_path)
+    env = flower_processes.flower_env(tmp_path)
 
     assert env["FLWR_HOME"] == str(tmp_path.resolve())
     assert env["FLWR_TELEMETRY_ENABLED"] == "0" and env["FLWR_DISABLE_UPDATE_CHECK"] == "1"
@@ -50,12 +50,12 @@ def test_flower_env_sets_flwr_home_and_turns_off_what_needs_the_internet(tmp_pat
 
 
 def test_superlink_and_supernode_commands(fake_executables):
-    assert flower.superlink_command(9093) == [
+    assert flower_processes.superlink_command(9093) == [
         "/opt/flwr/bin/flower-superlink", "--insecure", "--host", "127.0.0.1", "--port", "9093",
         "--disable-runtime-dependency-installation",
     ]  # fmt: skip
-    assert "--simulation" in flower.superlink_command(9093, simulation=True)
-    node = flower.supernode_command(9093, 9094, partition_id=1, num_partitions=2)
+    assert "--simulation" in flower_processes.superlink_command(9093, simulation=True)
+    node = flower_processes.supernode_command(9093, 9094, partition_id=1, num_partitions=2)
     assert node[:2] == ["/opt/flwr/bin/flower-supernode", "--insecure"]
     assert node[node.index("--superlink") + 1] == "127.0.0.1:9093"
     assert node[node.index("--port") + 1] == "9094"
@@ -65,33 +65,33 @@ def test_superlink_and_supernode_commands(fake_executables):
 @pytest.mark.parametrize("partition_id", [-1, 2])
 def test_supernode_command_rejects_a_partition_outside_the_range(fake_executables, partition_id):
     with pytest.raises(ValueError, match="partition_id"):
-        flower.supernode_command(9093, 9094, partition_id=partition_id, num_partitions=2)
+        flower_processes.supernode_command(9093, 9094, partition_id=partition_id, num_partitions=2)
 
 
 def test_config_args_write_toml_values():
-    args = flower.config_args("--run-config", {"rounds": 3, "lr": 0.1, "on": True, "name": "a b", "path": Path("/x/y")})
+    args = flower_processes.config_args("--run-config", {"rounds": 3, "lr": 0.1, "on": True, "name": "a b", "path": Path("/x/y")})
     assert args == [
         "--run-config", "rounds=3", "--run-config", "lr=0.1", "--run-config", "on=true",
         "--run-config", 'name="a b"', "--run-config", 'path="/x/y"',
     ]  # fmt: skip
-    assert flower.config_args("--run-config", None) == []
+    assert flower_processes.config_args("--run-config", None) == []
     with pytest.raises(TypeError, match="run config values"):
-        flower.config_args("--run-config", {"bad": [1, 2]})
+        flower_processes.config_args("--run-config", {"bad": [1, 2]})
 
 
 def test_flwr_run_command_streams_and_passes_both_configs(fake_executables):
-    command = flower.flwr_run_command(Path("flower_app"), "sim", {"num-server-rounds": 2}, {"num-supernodes": 5})
+    command = flower_processes.flwr_run_command(Path("flower_app"), "sim", {"num-server-rounds": 2}, {"num-supernodes": 5})
     assert command == [
         "/opt/flwr/bin/flwr", "run", "flower_app", "sim", "--stream",
         "--run-config", "num-server-rounds=2", "--federation-config", "num-supernodes=5",
     ]  # fmt: skip
-    assert flower.show(command).startswith("flwr run flower_app sim --stream")
+    assert flower_processes.show(command).startswith("flwr run flower_app sim --stream")
 
 
 def test_free_port_can_be_bound():
     import socket
 
-    port = flower.free_port()
+    port = flower_processes.free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
 
@@ -99,8 +99,8 @@ def test_free_port_can_be_bound():
 def test_flower_executable_explains_how_to_install_flower(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(flower.FlowerError, match="pip install -r requirements.txt"):
-        flower.flower_executable("flwr")
+    with pytest.raises(flower_processes.FlowerError, match="pip install -r requirements.txt"):
+        flower_processes.flower_executable("flwr")
 
 
 def test_stop_ends_a_process_and_the_processes_it_started():
@@ -116,7 +116,7 @@ def test_stop_ends_a_process_and_the_processes_it_started():
         time.sleep(0.05)
     child = psutil.Process(parent.pid).children()[0]
 
-    flower.stop([parent], timeout=5)
+    flower_processes.stop([parent], timeout=5)
 
     assert parent.poll() is not None
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
@@ -124,8 +124,8 @@ def test_stop_ends_a_process_and_the_processes_it_started():
 
 def test_running_stops_everything_even_when_the_block_fails(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    with pytest.raises(flower.FlowerError, match="did not answer"):
-        with flower.running([sleeper], {}, tmp_path, superlink_port=flower.free_port(), timeout=1):
+    with pytest.raises(flower_processes.FlowerError, match="did not answer"):
+        with flower_processes.running([sleeper], {}, tmp_path, superlink_port=flower_processes.free_port(), timeout=1):
             pass  # never reached: nothing answers on the port
     log = next(tmp_path.glob("python*-0.log"))
     assert log.exists()
@@ -142,46 +142,46 @@ def test_running_stops_everything_even_when_the_block_fails(tmp_path):
 )
 def test_write_flower_config_rejects_a_name_that_could_inject_toml(tmp_path, name):
     with pytest.raises(ValueError, match="connections: name .* is not a valid connection name"):
-        flower.write_flower_config(tmp_path, {name: 9093})
+        flower_processes.write_flower_config(tmp_path, {name: 9093})
     assert not (tmp_path / "config.toml").exists()
 
 
 @pytest.mark.parametrize("port", [0, -1, 65536, 99999])
 def test_write_flower_config_rejects_a_port_outside_1_to_65535(tmp_path, port):
     with pytest.raises(ValueError, match=r"connections\['sim'\] must be a port number from 1 to 65535, got"):
-        flower.write_flower_config(tmp_path, {"sim": port})
+        flower_processes.write_flower_config(tmp_path, {"sim": port})
 
 
 @pytest.mark.parametrize("port", ["9093", 9093.0, True, None])
 def test_write_flower_config_rejects_a_port_that_is_not_an_integer(tmp_path, port):
     with pytest.raises(TypeError, match=r"connections\['sim'\] must be an integer port number"):
-        flower.write_flower_config(tmp_path, {"sim": port})
+        flower_processes.write_flower_config(tmp_path, {"sim": port})
 
 
 def test_write_flower_config_accepts_numpy_integers_and_the_widest_names(tmp_path):
     import numpy as np
 
     name = "A" + "z9_-" * 15 + "abc"  # 64 characters
-    config = tomllib.loads(flower.write_flower_config(tmp_path, {name: np.int64(65535), "b": 1}).read_text())
+    config = tomllib.loads(flower_processes.write_flower_config(tmp_path, {name: np.int64(65535), "b": 1}).read_text())
     assert config["superlink"][name] == {"address": "127.0.0.1:65535", "insecure": True}
     assert set(config["superlink"]) == {"default", name, "b"}
 
 
 def test_commands_reject_ports_and_names_outside_the_allowed_range(fake_executables):
     with pytest.raises(ValueError, match="port must be a port number from 1 to 65535, got 99999"):
-        flower.superlink_command(99999)
+        flower_processes.superlink_command(99999)
     with pytest.raises(ValueError, match="superlink_port must be a port number"):
-        flower.supernode_command(0, 9094, partition_id=0, num_partitions=2)
+        flower_processes.supernode_command(0, 9094, partition_id=0, num_partitions=2)
     with pytest.raises(ValueError, match="port must be a port number"):
-        flower.supernode_command(9093, 70000, partition_id=0, num_partitions=2)
+        flower_processes.supernode_command(9093, 70000, partition_id=0, num_partitions=2)
     with pytest.raises(ValueError, match="connection 'a b' is not a valid connection name"):
-        flower.flwr_run_command("flower_app", "a b")
+        flower_processes.flwr_run_command("flower_app", "a b")
 
 
 @pytest.mark.parametrize("key", ["a=b", "a b", "x\ny", "", "a..b"])
 def test_config_args_reject_keys_that_could_add_other_settings(key):
     with pytest.raises(ValueError, match="--run-config keys must be"):
-        flower.config_args("--run-config", {key: 1})
+        flower_processes.config_args("--run-config", {key: 1})
 
 
 # ---- Waiting on progress ------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_config_args_reject_keys_that_could_add_other_settings(key):
 
 def _as_flwr(monkeypatch, *command: str) -> None:
     """Make flwr_run start ``command`` instead of ``flwr run``."""
-    monkeypatch.setattr(flower, "flwr_run_command", lambda *args, **kwargs: list(command))
+    monkeypatch.setattr(flower_processes, "flwr_run_command", lambda *args, **kwargs: list(command))
 
 
 def _python_as_flwr(monkeypatch, code: str) -> None:
@@ -202,27 +202,27 @@ def _python_as_flwr(monkeypatch, code: str) -> None:
 def test_flwr_run_waits_as_long_as_the_run_prints_progress(monkeypatch):
     # 12 lines 0.25 s apart: 3 s in all, longer than the 2 s it may stay silent
     _as_flwr(monkeypatch, "sh", "-c", "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do echo round $i; sleep 0.25; done")
-    log = flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
+    log = flower_processes.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
     assert log.splitlines() == [f"round {i}" for i in range(12)]
 
 
 def test_flwr_run_stops_a_run_that_prints_nothing_and_says_so(monkeypatch):
     _as_flwr(monkeypatch, "sh", "-c", "echo starting; sleep 600")
-    with pytest.raises(flower.FlowerError, match=r"printed nothing for 2 s, and was stopped:\nstarting"):
-        flower.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
-    assert not flower.tagged_processes(flower.owner_tag() + "/"), "the silent run must have been stopped"
+    with pytest.raises(flower_processes.FlowerError, match=r"printed nothing for 2 s, and was stopped:\nstarting"):
+        flower_processes.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
+    assert not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "the silent run must have been stopped"
 
 
 def test_flwr_run_reports_a_run_that_failed_although_flwr_exits_with_0(monkeypatch):
     _python_as_flwr(monkeypatch, "print('Traceback ...'); print('ERROR :     Exit Code: 700'); print('An unhandled ...')")
-    with pytest.raises(flower.FlowerError, match="the run failed with Flower's exit code 700:\nTraceback"):
-        flower.flwr_run("app", "sim", dict(os.environ))
+    with pytest.raises(flower_processes.FlowerError, match="the run failed with Flower's exit code 700:\nTraceback"):
+        flower_processes.flwr_run("app", "sim", dict(os.environ))
 
 
 def test_flwr_run_reports_a_failing_run_with_the_end_of_its_output(monkeypatch):
     _python_as_flwr(monkeypatch, "import sys; print('bad app'); sys.exit(3)")
-    with pytest.raises(flower.FlowerError, match="exited with code 3:\nbad app"):
-        flower.flwr_run("app", "sim", dict(os.environ))
+    with pytest.raises(flower_processes.FlowerError, match="exited with code 3:\nbad app"):
+        flower_processes.flwr_run("app", "sim", dict(os.environ))
 
 
 # ---- No process outlives the Python process that started it ------------------------------------------
@@ -240,16 +240,16 @@ class Health(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
 """
 
-# The parent: starts the fake SuperLink with flower.running, says "ready" with its watchdog's pid, and waits.
+# The parent: starts the fake SuperLink with flower_processes.running, says "ready" with its watchdog's pid, and waits.
 PARENT = """
 import os, sys, time
 from pathlib import Path
-from course_utils import flower
-port = flower.free_port()
-with flower.running([[sys.executable, "-c", sys.argv[1], str(port)]], dict(os.environ), Path(sys.argv[2]), port):
-    while len(flower.tagged_processes(flower.owner_tag() + "/")) < 2:  # the fake SuperLink and its child
+from course_utils import flower_processes
+port = flower_processes.free_port()
+with flower_processes.running([[sys.executable, "-c", sys.argv[1], str(port)]], dict(os.environ), Path(sys.argv[2]), port):
+    while len(flower_processes.tagged_processes(flower_processes.owner_tag() + "/")) < 2:  # the fake SuperLink and its child
         time.sleep(0.1)
-    print("ready", flower._watchdog[1].pid, flush=True)
+    print("ready", flower_processes._watchdog[1].pid, flush=True)
     {then}
 """
 
@@ -270,7 +270,7 @@ def start_parent(tmp_path, then: str = "time.sleep(600)") -> tuple[subprocess.Po
                               stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     line = parent.stdout.readline()  # blocks until the parent is ready (or exits: then "")
     assert line.startswith("ready"), f"the parent did not start the fake SuperLink: {line!r}"
-    return parent, int(line.split()[1]), flower.owner_tag(parent.pid)
+    return parent, int(line.split()[1]), flower_processes.owner_tag(parent.pid)
 
 
 def gone(processes) -> bool:
@@ -279,7 +279,7 @@ def gone(processes) -> bool:
 
 def test_killing_the_parent_with_sigkill_leaves_no_process_behind(tmp_path):
     parent, watchdog, owner = start_parent(tmp_path)
-    started = flower.tagged_processes(owner + "/")
+    started = flower_processes.tagged_processes(owner + "/")
     assert len(started) == 2  # the fake SuperLink and the child it started in a session of its own
 
     parent.kill()  # SIGKILL: no atexit, no signal handler, no `finally` runs in the parent
@@ -287,13 +287,13 @@ def test_killing_the_parent_with_sigkill_leaves_no_process_behind(tmp_path):
 
     wait_for(lambda: gone(started), "the parent's processes to end")
     wait_for(lambda: not psutil.pid_exists(watchdog) or gone([psutil.Process(watchdog)]), "the watchdog to exit")
-    assert not flower.tagged_processes(owner + "/")
+    assert not flower_processes.tagged_processes(owner + "/")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_the_parent_death_signal_ends_direct_children_even_without_the_watchdog(tmp_path):
     parent, watchdog, owner = start_parent(tmp_path)
-    started = flower.tagged_processes(owner + "/")
+    started = flower_processes.tagged_processes(owner + "/")
     superlink = [p for p in started if p.ppid() == parent.pid]
     assert len(superlink) == 1 and len(started) == 2
     psutil.Process(watchdog).kill()  # take the watchdog away first: only the kernel's signal is left
@@ -305,7 +305,7 @@ def test_the_parent_death_signal_ends_direct_children_even_without_the_watchdog(
     wait_for(lambda: gone(superlink), "the fake SuperLink to receive SIGKILL from Linux")
     # its own child (in a session of its own, like SuperExec) was the watchdog's job: the learner's call finds it
     child = [p for p in started if p not in superlink]
-    stopped = flower.stop_all_flower_processes()
+    stopped = flower_processes.stop_all_flower_processes()
     assert pids(stopped) == {child[0].pid}, stopped
     assert gone(child)
 
@@ -317,7 +317,7 @@ def test_the_parent_death_signal_ends_direct_children_even_without_the_watchdog(
 )  # fmt: skip
 def test_the_parent_stops_its_processes_when_it_exits_or_gets_sigterm(tmp_path, then, how):
     parent, watchdog, owner = start_parent(tmp_path, then=then)
-    started = flower.tagged_processes(owner + "/")
+    started = flower_processes.tagged_processes(owner + "/")
     parent.wait(timeout=300)
     assert gone(started), f"processes left after the parent {how}: {started}"
     wait_for(lambda: not psutil.pid_exists(watchdog) or gone([psutil.Process(watchdog)]), "the watchdog to exit")
@@ -330,20 +330,20 @@ def pids(stopped: list[str]) -> set[int]:
 
 def test_stop_all_flower_processes_stops_ours_and_those_of_dead_owners_only(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
-    ours = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
-    dead_owner = {**os.environ, flower.OWNER_VARIABLE: "1:0.00/0/"}  # pid 1 did not start at time 0: gone
+    ours = flower_processes.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    dead_owner = {**os.environ, flower_processes.OWNER_VARIABLE: "1:0.00/0/"}  # pid 1 did not start at time 0: gone
     orphan = subprocess.Popen(sleeper, env=dead_owner)
-    live_owner = {**os.environ, flower.OWNER_VARIABLE: flower.owner_tag(os.getppid()) + "/0/"}  # someone else's
+    live_owner = {**os.environ, flower_processes.OWNER_VARIABLE: flower_processes.owner_tag(os.getppid()) + "/0/"}  # someone else's
     other = subprocess.Popen(sleeper, env=live_owner)
     try:
-        wait_for(lambda: len(flower.tagged_processes("")) >= 3, "the three sleepers to start")
+        wait_for(lambda: len(flower_processes.tagged_processes("")) >= 3, "the three sleepers to start")
 
-        stopped = flower.stop_all_flower_processes(timeout=5)
+        stopped = flower_processes.stop_all_flower_processes(timeout=5)
 
         assert pids(stopped) == {ours.pid, orphan.pid}
         assert ours.poll() is not None and orphan.wait(timeout=30) is not None
         assert other.poll() is None, "a process whose owner still runs is that owner's business"
-        assert flower.stop_all_flower_processes() == []
+        assert flower_processes.stop_all_flower_processes() == []
     finally:
         other.kill()
         other.wait()
@@ -353,14 +353,14 @@ def test_stop_ends_only_the_processes_it_is_given_and_theirs(monkeypatch):
     import itertools
 
     sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
-    monkeypatch.setattr(flower, "_numbers", itertools.count(1))
-    first = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
-    monkeypatch.setattr(flower, "_numbers", itertools.count(10))  # a tag that "1" is a prefix of
-    tenth = flower.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    monkeypatch.setattr(flower_processes, "_numbers", itertools.count(1))
+    first = flower_processes.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
+    monkeypatch.setattr(flower_processes, "_numbers", itertools.count(10))  # a tag that "1" is a prefix of
+    tenth = flower_processes.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
     try:
-        flower.stop([first], timeout=5)
+        flower_processes.stop([first], timeout=5)
         assert first.poll() is not None
         assert tenth.poll() is None, "stopping process 1 must not stop process 10"
     finally:
-        flower.stop([tenth], timeout=5)
+        flower_processes.stop([tenth], timeout=5)
     assert tenth.poll() is not None
