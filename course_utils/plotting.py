@@ -11,6 +11,7 @@ from itertools import cycle
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.ticker import MaxNLocator
 
 from course_utils.checks import check_number
@@ -40,25 +41,76 @@ def _history_runs(runs: History | Mapping[str, History]) -> Mapping[str, History
     return runs
 
 
-def plot_label_distribution(counts: np.ndarray, ax: Axes | None = None, title: str = "Labels per client") -> Axes:
-    """Heat map of a clients x classes count matrix (from ``partition.label_distribution``)."""
+def _check_counts(counts, name: str = "counts") -> np.ndarray:
+    """``counts`` as an array if it is a 2-D clients x classes matrix of example counts, else ValueError."""
     counts = np.asarray(counts)
     if counts.ndim != 2:
-        raise ValueError(f"counts must be a 2-D clients x classes matrix, got shape {counts.shape}")
+        raise ValueError(f"{name} must be a 2-D clients x classes matrix, got shape {counts.shape}")
     if counts.size == 0:
-        raise ValueError(f"counts must hold at least one client and one class, got shape {counts.shape}")
+        raise ValueError(f"{name} must hold at least one client and one class, got shape {counts.shape}")
     if not np.issubdtype(counts.dtype, np.number) or not np.all(counts >= 0):
-        raise ValueError("counts must be example counts, numbers >= 0 (as from partition.label_distribution)")
+        raise ValueError(f"{name} must be example counts, numbers >= 0 (as from partition.label_distribution)")
+    return counts
+
+
+# Counts from 1 up start at a visible light blue; 0 is drawn white, so that no client's
+# missing class looks like a class it holds a few examples of.
+LABEL_COLOURS = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.2, 1.0, 256)), name="counts").with_extremes(
+    bad="white")
+
+
+def plot_label_distribution(
+    counts: np.ndarray, ax: Axes | None = None, title: str = "Labels per client", vmax: float | None = None,
+    every_client: bool = False, colorbar: bool = True,
+) -> Axes:
+    """Heat map of a clients x classes count matrix (from ``partition.label_distribution``).
+
+    The colour scale runs from 0 to ``vmax`` (default: the largest count), so panels drawn with
+    one ``vmax`` compare (``plot_label_distributions`` does it for you); 0 is white. Every
+    client gets a tick when there are at most 20, or always with ``every_client=True``.
+    """
+    counts = _check_counts(counts)
+    vmax = float(counts.max()) if vmax is None else check_number("vmax", vmax, 0, min_open=True)
+    if counts.max() > vmax:
+        raise ValueError(f"vmax must be at least the largest count, {counts.max()}, got {vmax}")
     ax = _axes(ax, (0.45 * counts.shape[1] + 2, 0.3 * counts.shape[0] + 1.5))
-    image = ax.imshow(counts, aspect="auto", cmap="Blues")
-    ax.figure.colorbar(image, ax=ax, label="examples")
+    image = ax.imshow(np.ma.masked_equal(counts, 0), aspect="auto", cmap=LABEL_COLOURS,
+                      norm=Normalize(vmin=0, vmax=max(vmax, 1)), interpolation="nearest")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="examples (white: none)")
     ax.set_xlabel("class")
     ax.set_ylabel("client")
     ax.set_xticks(range(counts.shape[1]))
-    if counts.shape[0] <= 20:
+    if every_client or counts.shape[0] <= 20:
         ax.set_yticks(range(counts.shape[0]))
+        ax.tick_params(axis="y", labelsize=8 if counts.shape[0] <= 30 else 6)
     ax.set_title(title)
     return ax
+
+
+def plot_label_distributions(
+    panels: Mapping[str, np.ndarray], axes: Sequence[Axes] | None = None, every_client: bool = False,
+) -> list[Axes]:
+    """Several ``{title: counts}`` heat maps side by side on ONE colour scale, with one colour bar.
+
+    One scale makes them comparable: an even split looks even, and a darker cell means more
+    examples in whichever panel it is. Returns the panels' Axes.
+    """
+    if not isinstance(panels, Mapping) or not panels:
+        raise ValueError(f"panels must be a {{title: counts}} mapping with at least one entry, got {panels!r}")
+    matrices = {title: _check_counts(counts, f"panels[{title!r}]") for title, counts in panels.items()}
+    if axes is None:
+        widest = max(m.shape[1] for m in matrices.values())
+        tallest = max(m.shape[0] for m in matrices.values())
+        axes = plt.subplots(1, len(matrices), figsize=((0.45 * widest + 1.5) * len(matrices) + 1.5,
+                                                       0.3 * tallest + 1.5), squeeze=False)[1][0]
+    if len(axes) != len(matrices):
+        raise ValueError(f"axes must hold one Axes per panel ({len(matrices)}), got {len(axes)}")
+    vmax = max(float(m.max()) for m in matrices.values())
+    for ax, (title, counts) in zip(axes, matrices.items()):
+        plot_label_distribution(counts, ax=ax, title=title, vmax=vmax, every_client=every_client, colorbar=False)
+    axes[0].figure.colorbar(axes[0].get_images()[0], ax=list(axes), label="examples (white: none)")
+    return list(axes)
 
 
 def plot_history(
@@ -146,9 +198,12 @@ def plot_summaries(summaries: Mapping[str, Summary], ax: Axes | None = None, yla
 
 def plot_client_metrics(
     values: Sequence[float] | Mapping[int, float], ax: Axes | None = None, metric: str = "accuracy",
-    reference: float | None = None,
+    reference: float | None = None, reference_label: str = "reference",
 ) -> Axes:
-    """Bar chart of one value per client (a list indexed by client, or ``{cid: value}``); NaN draws no bar."""
+    """Bar chart of one value per client (a list indexed by client, or ``{cid: value}``); NaN draws no bar.
+
+    ``reference`` draws a dashed line, named ``reference_label`` in the legend (e.g. "weighted mean").
+    """
     items = sorted(values.items()) if isinstance(values, Mapping) else list(enumerate(values))
     if not items:
         raise ValueError("values must hold at least one client's value, got none")
@@ -162,8 +217,10 @@ def plot_client_metrics(
     ax = _axes(ax)
     ax.bar([str(cid) for cid, _ in items], [v for _, v in items], color="tab:blue")
     if reference is not None:
-        ax.axhline(reference, linestyle="--", color="grey", label=f"reference {reference:.3f}")
+        ax.axhline(reference, linestyle="--", color="grey", label=f"{reference_label} {reference:.3f}")
         ax.legend()
+    if len(items) > 12:
+        ax.tick_params(axis="x", labelsize=7, labelrotation=90)
     ax.set_xlabel("client")
     ax.set_ylabel(metric)
     return ax

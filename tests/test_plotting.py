@@ -10,7 +10,12 @@ from matplotlib.axes import Axes  # noqa: E402
 from course_utils.client import make_client_fn  # noqa: E402
 from course_utils.models import get_parameters  # noqa: E402
 from course_utils.partition import iid  # noqa: E402
-from course_utils.plotting import plot_client_metrics, plot_history, plot_label_distribution  # noqa: E402
+from course_utils.plotting import (  # noqa: E402
+    plot_client_metrics,
+    plot_history,
+    plot_label_distribution,
+    plot_label_distributions,
+)
 from course_utils.simulation import History, run_simulation  # noqa: E402
 from course_utils.strategy import FedAvg  # noqa: E402
 
@@ -155,7 +160,7 @@ def test_plot_label_distribution_shows_the_count_matrix():
 
     assert isinstance(ax, Axes)
     [image] = ax.get_images()
-    assert np.array_equal(image.get_array(), counts)
+    assert np.array_equal(image.get_array().filled(0), counts)
     assert list(ax.get_xticks()) == [0, 1, 2]
     assert list(ax.get_yticks()) == [0, 1]
     assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("class", "client", "Dirichlet")
@@ -164,7 +169,7 @@ def test_plot_label_distribution_shows_the_count_matrix():
 def test_plot_label_distribution_accepts_nested_lists():
     ax = plot_label_distribution([[1, 2], [3, 4]])
 
-    assert np.array_equal(ax.get_images()[0].get_array(), [[1, 2], [3, 4]])
+    assert np.array_equal(ax.get_images()[0].get_array().filled(0), [[1, 2], [3, 4]])
 
 
 def test_plot_label_distribution_draws_on_the_given_axes():
@@ -179,3 +184,94 @@ def test_plot_label_distribution_draws_on_the_given_axes():
 def test_plot_label_distribution_rejects_a_matrix_that_is_not_2d(counts):
     with pytest.raises(ValueError, match="counts"):
         plot_label_distribution(counts)
+
+
+def cell_colours(ax):
+    """The RGBA colour each cell of the heat map is drawn in, shape (clients, classes, 4)."""
+    image = ax.get_images()[0]
+    return image.to_rgba(image.get_array())
+
+
+def test_plot_label_distribution_draws_an_even_split_in_one_colour():
+    ax = plot_label_distribution(np.full((4, 3), 18))
+
+    colours = cell_colours(ax).reshape(-1, 4)
+    assert np.all(colours == colours[0])
+    assert ax.get_images()[0].norm.vmin == 0  # the scale starts at 0, not at the smallest count
+
+
+def test_plot_label_distribution_draws_zero_white_and_a_few_examples_visibly_coloured():
+    ax = plot_label_distribution(np.array([[0, 1, 5, 100]]))
+
+    zero, one, five, most = cell_colours(ax)[0]
+    assert tuple(zero) == (1.0, 1.0, 1.0, 1.0)
+    assert np.abs(one[:3] - zero[:3]).max() > 0.1  # 1 example is not mistaken for none
+    assert np.abs(one[:3] - five[:3]).max() < np.abs(one[:3] - most[:3]).max()
+
+
+def test_plot_label_distribution_has_a_colour_bar_unless_told_not_to():
+    with_bar = plot_label_distribution(np.ones((2, 2)))
+    without = plot_label_distribution(np.ones((2, 2)), colorbar=False)
+
+    assert len(with_bar.figure.axes) == 2
+    assert len(without.figure.axes) == 1
+
+
+def test_plot_label_distribution_ticks_every_client_when_asked():
+    counts = np.ones((30, 3))
+
+    assert len(plot_label_distribution(counts).get_yticks()) < 30
+    assert list(plot_label_distribution(counts, every_client=True).get_yticks()) == list(range(30))
+
+
+def test_plot_label_distribution_uses_the_given_vmax_and_rejects_a_smaller_one():
+    ax = plot_label_distribution(np.array([[2, 4]]), vmax=8)
+
+    assert ax.get_images()[0].norm.vmax == 8
+    with pytest.raises(ValueError, match="vmax must be at least the largest count, 4"):
+        plot_label_distribution(np.array([[2, 4]]), vmax=3)
+
+
+def test_plot_label_distributions_share_one_colour_scale_and_one_colour_bar():
+    even, skewed = np.full((3, 2), 10), np.array([[30, 0], [0, 10], [5, 5]])
+
+    axes = plot_label_distributions({"IID": even, "skewed": skewed})
+
+    assert [ax.get_title() for ax in axes] == ["IID", "skewed"]
+    assert {ax.get_images()[0].norm.vmax for ax in axes} == {30}
+    assert len(axes[0].figure.axes) == 3  # two panels and one colour bar
+    iid, skew = cell_colours(axes[0]), cell_colours(axes[1])
+    assert np.array_equal(iid[0, 0], skew[1, 1])  # 10 examples look the same in both panels
+    assert not np.array_equal(iid[0, 0], skew[0, 0])  # and unlike 30
+
+
+def test_plot_label_distributions_draws_on_the_given_axes():
+    fig, axes = plt.subplots(1, 2)
+
+    assert plot_label_distributions({"a": np.ones((2, 2)), "b": np.ones((2, 2))}, axes=axes) == list(axes)
+    assert plt.get_fignums() == [fig.number]
+
+
+@pytest.mark.parametrize("panels, axes, match", [
+    ({}, None, "panels must be"),
+    ({"a": np.ones(3)}, None, "panels\\['a'\\] must be a 2-D"),
+    ({"a": np.ones((2, 2)), "b": -np.ones((2, 2))}, None, "panels\\['b'\\] must be example counts"),
+])
+def test_plot_label_distributions_rejects_bad_panels_naming_them(panels, axes, match):
+    with pytest.raises(ValueError, match=match):
+        plot_label_distributions(panels, axes=axes)
+
+
+def test_plot_history_ticks_rounds_with_whole_numbers():
+    ax = plot_history(make_history([0.1, 0.5, 0.6, 0.8, 0.9, 0.95]))
+    ax.figure.canvas.draw()
+
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_plot_client_metrics_names_the_reference_line_as_told_and_turns_many_labels():
+    ax = plot_client_metrics([0.5] * 20, reference=0.6, reference_label="weighted mean")
+
+    assert legend_texts(ax) == ["weighted mean 0.600"]
+    assert ax.get_xticklabels()[0].get_rotation() == 90
