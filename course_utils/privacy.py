@@ -8,7 +8,9 @@ Three layers, each usable on its own:
   Models"): :func:`clip_update` and the strategy :class:`DPFedAvg`, with the noise added by the
   server (``mode="central"``) or by every client (``mode="local"``), and the clients sampled
   the way the accountant assumes (``sampling="poisson"``: each independently with probability
-  q) or a fixed number per round (``sampling="fixed"``, as ``FedAvg`` does);
+  q) or a fixed number per round (``sampling="fixed"``, as ``FedAvg`` does); with a fixed
+  clipping bound, or one that follows a private quantile of the update norms
+  (``target_quantile``: adaptive clipping, Andrew et al., 2021, :func:`adaptive_noise_multipliers`);
 - accounting with Google's ``dp_accounting``: :func:`dp_fedavg_epsilon` (for either sampling),
   :func:`noise_multiplier_for_epsilon` and :func:`local_dp_epsilon`.
 
@@ -213,8 +215,12 @@ def add_noise(update: Parameters, std: float, rng: np.random.Generator) -> list[
     return [u + rng.normal(0.0, std, size=u.shape) for u in update]
 
 
-def noise_rng(seed: int | None, server_round: int, stream: int) -> np.random.Generator:
+def noise_rng(seed: int | None, server_round: int, stream: int, purpose: int = 0) -> np.random.Generator:
     """The generator for one noise draw: stream 0 is the server's, stream ``cid + 1`` client ``cid``'s.
+
+    ``purpose`` tells apart the draws of one stream in one round: 0 for the noise on the
+    updates, 1 for the noise on adaptive clipping's count (a seeded draw of purpose 0 is the
+    same as before ``purpose`` existed).
 
     ``seed=None``: a new generator seeded with 128 bits from the operating system's secure
     randomness (``secrets.randbits``), so no two calls share noise and nobody can regenerate
@@ -225,9 +231,10 @@ def noise_rng(seed: int | None, server_round: int, stream: int) -> np.random.Gen
     _check_seed(seed)
     check_integer("server_round", server_round, 0)
     check_integer("stream", stream, 0, hint=" (0 for the server, cid + 1 for client cid)")
+    check_integer("purpose", purpose, 0, hint=" (0: the updates' noise, 1: adaptive clipping's count)")
     if seed is None:
         return np.random.default_rng(secrets.randbits(128))
-    return np.random.default_rng([seed, server_round, stream])
+    return np.random.default_rng([seed, server_round, stream] + ([purpose] if purpose else []))
 
 
 def poisson_sample(num_clients: int, sampling_rate: float, rng: np.random.Generator) -> list[int]:
@@ -241,6 +248,30 @@ def poisson_sample(num_clients: int, sampling_rate: float, rng: np.random.Genera
     _check_sampling_rate(sampling_rate)
     _check_rng(rng)
     return np.flatnonzero(rng.random(num_clients) < sampling_rate).tolist()
+
+
+def adaptive_noise_multipliers(noise_multiplier: float, count_stddev: float) -> float:
+    """The noise multiplier left for the updates when adaptive clipping also releases a noisy count.
+
+    Adaptive clipping (Andrew et al., 2021, "Differentially Private Learning with Adaptive
+    Clipping", Section 3) releases two things per round from the same sampled clients: the sum
+    of the clipped updates (sensitivity ``C``, noise std ``z_update * C``) and the count of the
+    updates whose norm is at most ``C``, each client's bit centred to -1/2 or +1/2
+    (sensitivity 1/2, noise std ``count_stddev``). Together they are one Gaussian mechanism of
+    multiplier ``(z_update ** -2 + (2 * count_stddev) ** -2) ** -0.5``; this returns the
+    ``z_update`` that makes it equal ``noise_multiplier``, the multiplier the accountant is
+    given, so that adaptive clipping spends the same epsilon as fixed clipping at
+    ``noise_multiplier``. Needs ``noise_multiplier < 2 * count_stddev``; 0 stays 0 (no noise).
+    """
+    _check_noise_multiplier(noise_multiplier)
+    check_number("count_stddev", count_stddev, 0, hint=" (the noise std on the count of unclipped updates)")
+    if noise_multiplier == 0:
+        return 0.0
+    if noise_multiplier >= 2 * count_stddev:
+        raise ValueError(f"noise_multiplier must be below 2 * clipped_count_stddev = {2 * count_stddev:g} for "
+                         f"adaptive clipping (the count alone would spend the budget), got {noise_multiplier}; "
+                         f"raise clipped_count_stddev")
+    return float((noise_multiplier ** -2 - (2 * count_stddev) ** -2) ** -0.5)
 
 
 def _cast_like(array: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -286,6 +317,29 @@ class DPFedAvg(FedAvg):
     a fixed denominator; here every weight is 1.) A client that fails counts as a zero update:
     the denominator stays ``m``.
 
+    **Adaptive clipping** (``target_quantile`` set; central mode only; Andrew et al., 2021, the
+    default of TensorFlow Federated's DP aggregator and Flower's
+    ``DifferentialPrivacyServerSideAdaptiveClipping``): ``clip_norm`` is only the first round's
+    bound ``C``. In every round each update's bit ``b = 1 if norm <= C else 0`` is computed
+    where the update is clipped, the bits are summed centred (``b - 1/2``) with Gaussian noise of
+    std ``clipped_count_stddev`` (default ``m / 20``, the paper's choice and Flower's), and
+    divided by ``m``: a private estimate ``b_mean`` of the fraction of updates within ``C``.
+    The bound for the next round is ``C * exp(-clip_norm_lr * (b_mean - target_quantile))``:
+    it shrinks while more than ``target_quantile`` of the updates fit, grows while fewer do,
+    and so follows that quantile of the norms (0.5: the median). A client moves ``b_mean`` by
+    at most ``1 / m``, so ``C`` by a factor at most ``exp(clip_norm_lr / m)`` per round,
+    whatever update it sends. The count is a second release from the same clients, so the
+    updates get the smaller share :func:`adaptive_noise_multipliers` leaves:
+    ``noise_multiplier`` stays the multiplier of the whole round, the one :meth:`epsilon`
+    accounts for, and adaptive and fixed clipping at the same ``noise_multiplier`` spend the
+    same epsilon. ``clip_norm_history`` holds the bound used in each round (public: it is
+    computed from noisy counts only); ``unclipped_history`` the true fraction of updates within
+    it (private: a lesson's diagnostic, never to be published). Flower 1.42 names these
+    ``initial_clipping_norm``, ``target_clipped_quantile``, ``clip_norm_lr`` and
+    ``clipped_count_stddev``; its server-side wrapper counts the *clipped* updates in the same
+    update rule (where the paper counts the unclipped ones) and divides by the number of
+    replies.
+
     ``seed``: None (the default) draws every noise from the operating system's secure
     randomness (:func:`noise_rng`), as a deployment must. An integer makes the noise
     reproducible, for lessons and tests only: whoever knows it can subtract the noise.
@@ -305,6 +359,9 @@ class DPFedAvg(FedAvg):
     mode: str = "central"
     sampling: str = "fixed"
     seed: int | None = None
+    target_quantile: float | None = None
+    clip_norm_lr: float = 0.2
+    clipped_count_stddev: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -314,11 +371,51 @@ class DPFedAvg(FedAvg):
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         _check_sampling(self.sampling)
         _check_seed(self.seed)
+        if self.target_quantile is not None:
+            check_number("target_quantile", self.target_quantile, 0, 1, min_open=True, max_open=True,
+                         hint=" (the quantile of the update norms C should follow, 0.5: the median), or None "
+                              "for a fixed clip_norm")
+            if self.mode != "central":
+                raise ValueError(f"target_quantile (adaptive clipping) needs mode='central', got mode={self.mode!r}")
+        check_number("clip_norm_lr", self.clip_norm_lr, 0, 10, min_open=True, hint=" (Andrew et al. use 0.2)")
+        if self.clipped_count_stddev is not None:
+            check_number("clipped_count_stddev", self.clipped_count_stddev, 0,
+                         hint=" or None (None: m / 20, m the clients per round)")
+            if self.target_quantile is not None and self.noise_multiplier > 0:
+                if self.clipped_count_stddev == 0:
+                    raise ValueError("clipped_count_stddev must be > 0 when noise_multiplier > 0: an exact count "
+                                     "of the unclipped updates is not private")
+                adaptive_noise_multipliers(self.noise_multiplier, self.clipped_count_stddev)
         self.reset()
 
     def reset(self) -> None:
-        """Forget the population size seen by :meth:`configure_fit` (Poisson sampling's denominator needs it)."""
+        """Forget the last run: the population size seen by :meth:`configure_fit`, and adaptive clipping's bound."""
         self._num_clients: int | None = None
+        self.current_clip_norm = float(self.clip_norm)
+        self.clip_norm_history: list[float] = []
+        self.unclipped_history: list[float] = []
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the clipping bound adapts (``target_quantile`` set)."""
+        return self.target_quantile is not None
+
+    def count_stddev(self, num_clients: int) -> float:
+        """The noise std on adaptive clipping's count: ``clipped_count_stddev``, or ``m / 20`` (0 without noise)."""
+        if self.clipped_count_stddev is not None:
+            return float(self.clipped_count_stddev)
+        return self.clients_per_round(num_clients) / 20 if self.noise_multiplier > 0 else 0.0
+
+    def update_noise_multiplier(self, num_clients: int) -> float:
+        """The multiplier of the noise on the updates: ``noise_multiplier``, less the count's share if adaptive."""
+        if not self.adaptive:
+            return float(self.noise_multiplier)
+        return adaptive_noise_multipliers(self.noise_multiplier, self.count_stddev(num_clients))
+
+    def check_population(self, num_clients: int) -> None:
+        """FedAvg's checks, and (adaptive) that the count's noise leaves room for the updates' noise."""
+        super().check_population(num_clients)
+        self.update_noise_multiplier(num_clients)
 
     def clients_per_round(self, num_clients: int) -> float:
         """The denominator ``m`` of the average, out of ``num_clients`` clients.
@@ -358,6 +455,9 @@ class DPFedAvg(FedAvg):
         """
         if current is None:
             raise ValueError("DPFedAvg.aggregate_fit needs current, the global parameters the clients started from")
+        if self.adaptive and self._num_clients is None:
+            raise ValueError("target_quantile (adaptive clipping) needs configure_fit before aggregate_fit: "
+                             "its noise depends on the clients per round")
         num_sampled = len(results) + len(failures)
         if self.sampling == "poisson":
             if self._num_clients is None:
@@ -368,29 +468,52 @@ class DPFedAvg(FedAvg):
         else:
             self._check_round(server_round, "fit", len(results), self.min_fit_clients, failures)
             denominator = num_sampled
-        total = self._noisy_sum(server_round, [(cid, p) for cid, p, _, _ in results], current)
+        clip_norm = self.current_clip_norm
+        total, norms = self._noisy_sum(server_round, [(cid, p) for cid, p, _, _ in results], current)
         new = [_cast_like(np.asarray(c, np.float64) + t / denominator, c) for c, t in zip(current, total)]
+        if self.adaptive:
+            self.clip_norm_history.append(clip_norm)
+            self.unclipped_history.append(float(np.mean(norms <= clip_norm)) if norms.size else math.nan)
+            self.current_clip_norm = self._next_clip_norm(server_round, norms, denominator)
         return new, weighted_metrics([(n, m) for _, _, n, m in results])
 
     def _noisy_sum(
         self, server_round: int, results: list[tuple[int, Parameters]], current: Parameters
-    ) -> list[np.ndarray]:
-        """The sum of the clipped updates ``new - current``, with the noise of ``mode`` (float64 arrays)."""
-        std = self.noise_multiplier * self.clip_norm
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """The sum of the updates ``new - current`` clipped to the current bound, with the noise of ``mode``.
+
+        Returns the sum (float64 arrays) and each update's norm before clipping.
+        """
+        clip_norm = self.current_clip_norm
+        multiplier = self.update_noise_multiplier(self._num_clients) if self.adaptive else self.noise_multiplier
+        std = multiplier * clip_norm
         current = _float_arrays("current", current)
         total = [np.zeros_like(p) for p in current]
+        norms = []
         for cid, parameters in results:
             new = _float_arrays(f"client {cid}'s parameters", parameters)
             if [a.shape for a in new] != [p.shape for p in current]:
                 raise ValueError(f"client {cid}'s parameters have shapes {[a.shape for a in new]}, "
                                  f"but the global parameters {[p.shape for p in current]}")
-            update, _ = clip_update([n - p for n, p in zip(new, current)], self.clip_norm)
+            update, norm = clip_update([n - p for n, p in zip(new, current)], clip_norm)
+            norms.append(norm)
             if self.mode == "local":  # on a device, this happens before the update is sent
                 update = add_noise(update, std, noise_rng(self.seed, server_round, cid + 1))
             total = [t + u for t, u in zip(total, update)]
         if self.mode == "central":
             total = add_noise(total, std, noise_rng(self.seed, server_round, 0))
-        return total
+        return total, np.asarray(norms, dtype=np.float64)
+
+    def _next_clip_norm(self, server_round: int, norms: np.ndarray, denominator: float) -> float:
+        """Adaptive clipping's step: the bound for the next round, from this round's noisy count of unclipped updates.
+
+        ``b_mean = (sum(b - 1/2) + noise) / m + 1/2``, with ``b = norm <= C`` and noise of std
+        :meth:`count_stddev`; then ``C * exp(-clip_norm_lr * (b_mean - target_quantile))``.
+        """
+        centred = float(np.sum((norms <= self.current_clip_norm) - 0.5))
+        noise = noise_rng(self.seed, server_round, 0, purpose=1).normal(0.0, self.count_stddev(self._num_clients))
+        unclipped = (centred + noise) / denominator + 0.5
+        return float(self.current_clip_norm * math.exp(-self.clip_norm_lr * (unclipped - self.target_quantile)))
 
     def epsilon(self, num_clients: int, num_rounds: int, delta: float) -> float:
         """The privacy spent by ``num_rounds`` rounds over ``num_clients`` clients, for this strategy's sampling.

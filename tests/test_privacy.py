@@ -14,6 +14,7 @@ from course_utils.partition import iid
 from course_utils.privacy import (
     MODES,
     DPFedAvg,
+    adaptive_noise_multipliers,
     add_noise,
     clip_update,
     dp_fedavg_epsilon,
@@ -589,6 +590,29 @@ BAD_VALUES = [
     (lambda: local_dp_epsilon(1.0, 10, 0.0), ValueError, "delta"),
     (lambda: local_dp_epsilon(NAN, 10, DELTA), ValueError, "noise_multiplier"),
     (lambda: local_dp_epsilon(1.0, 0, DELTA), ValueError, "num_rounds"),
+    (lambda: noise_rng(0, 1, 0, purpose=-1), ValueError, "purpose"),
+    (lambda: DPFedAvg(target_quantile=0.0), ValueError, "target_quantile"),
+    (lambda: DPFedAvg(target_quantile=1.0), ValueError, "target_quantile"),
+    (lambda: DPFedAvg(target_quantile=1.5), ValueError, "target_quantile"),
+    (lambda: DPFedAvg(target_quantile=NAN), ValueError, "target_quantile"),
+    (lambda: DPFedAvg(target_quantile=0.5, mode="local"), ValueError, "target_quantile"),
+    (lambda: DPFedAvg(clip_norm_lr=0.0), ValueError, "clip_norm_lr"),
+    (lambda: DPFedAvg(clip_norm_lr=-0.2), ValueError, "clip_norm_lr"),
+    (lambda: DPFedAvg(clip_norm_lr=INF), ValueError, "clip_norm_lr"),
+    (lambda: DPFedAvg(clipped_count_stddev=-1.0), ValueError, "clipped_count_stddev"),
+    (lambda: DPFedAvg(clipped_count_stddev=NAN), ValueError, "clipped_count_stddev"),
+    (lambda: DPFedAvg(target_quantile=0.5, noise_multiplier=1.0, clipped_count_stddev=0.0), ValueError,
+     "clipped_count_stddev"),  # an exact count is not private
+    (lambda: DPFedAvg(target_quantile=0.5, noise_multiplier=2.0, clipped_count_stddev=1.0), ValueError,
+     "noise_multiplier"),  # the count alone would need all of the budget
+    (lambda: DPFedAvg(fraction_fit=0.5, target_quantile=0.5, noise_multiplier=1.0).check_population(20), ValueError,
+     "noise_multiplier"),  # default clipped_count_stddev m / 20 = 0.5: too little for z = 1
+    (lambda: DPFedAvg(target_quantile=0.5, noise_multiplier=0.5).aggregate_fit(1, two_results(), [],
+                                                                                current=[np.zeros(2)]),
+     ValueError, "target_quantile"),
+    (lambda: adaptive_noise_multipliers(1.0, -1.0), ValueError, "count_stddev"),
+    (lambda: adaptive_noise_multipliers(-1.0, 1.0), ValueError, "noise_multiplier"),
+    (lambda: adaptive_noise_multipliers(3.0, 1.0), ValueError, "noise_multiplier"),
 ]
 
 BAD_TYPES = [
@@ -620,6 +644,11 @@ BAD_TYPES = [
     (lambda: dp_fedavg_epsilon(1.0, 0.2, 10, DELTA, sampling="fixed", num_clients=10.0), "num_clients"),
     (lambda: local_dp_epsilon(1.0, 10, "1e-5"), "delta"),
     (lambda: update_norms("client_fn", [0], [np.zeros(1)], {}), "client_fn"),
+    (lambda: DPFedAvg(target_quantile="0.5"), "target_quantile"),
+    (lambda: DPFedAvg(target_quantile=True), "target_quantile"),
+    (lambda: DPFedAvg(clip_norm_lr=None), "clip_norm_lr"),
+    (lambda: DPFedAvg(clipped_count_stddev="1"), "clipped_count_stddev"),
+    (lambda: noise_rng(0, 1, 0, purpose=0.5), "purpose"),
 ]
 
 
@@ -676,3 +705,141 @@ def test_update_norms_grow_with_the_learning_rate(feature_data, logistic_fn):
                     for lr in (0.01, 0.1))
 
     assert np.all(large > small) and np.all(small > 0)
+
+
+# --- adaptive clipping (Andrew et al., 2021) ------------------------------------------------
+
+
+def adaptive(**kwargs):
+    options = {"fraction_fit": 0.5, "clip_norm": 0.1, "noise_multiplier": 1.0, "sampling": "fixed",
+               "target_quantile": 0.5, "seed": 3, **kwargs}
+    return DPFedAvg(**options)
+
+
+def run_on_norms(strategy, norm_of, num_clients=100, num_rounds=150, seed=0):
+    """Run ``strategy`` on synthetic updates ``[norm, 0, 0]`` (``norm_of(generator, cids)``); its C per round."""
+    generator = np.random.default_rng(seed)
+    strategy.reset()
+    strategy.check_population(num_clients)
+    current = [np.zeros(3)]
+    for server_round in range(1, num_rounds + 1):
+        cids, _ = strategy.configure_fit(server_round, num_clients, generator)
+        norms = norm_of(generator, cids)
+        results = [(cid, [np.array([norm, 0.0, 0.0])], 1, {}) for cid, norm in zip(cids, norms)]
+        current, _ = strategy.aggregate_fit(server_round, results, [], current=current)
+        current = [np.zeros(3)]  # every round starts again from zero: only the norms matter here
+    return np.asarray(strategy.clip_norm_history)
+
+
+def lognormal_norms(median=2.0, spread=0.3):
+    return lambda generator, cids: np.exp(generator.normal(np.log(median), spread, len(cids)))
+
+
+@pytest.mark.parametrize("sampling", ["fixed", "poisson"])
+@pytest.mark.parametrize("target_quantile", [0.2, 0.5, 0.8])
+def test_adaptive_clip_norm_converges_to_the_target_quantile_of_the_norms(target_quantile, sampling):
+    history = run_on_norms(adaptive(target_quantile=target_quantile, sampling=sampling), lognormal_norms(), num_rounds=250)
+    quantile = float(np.exp(np.log(2.0) + 0.3 * __import__("scipy").stats.norm.ppf(target_quantile)))
+
+    assert history[0] == 0.1  # the first round uses clip_norm
+    assert abs(np.median(history[-100:]) / quantile - 1) < 0.1
+
+
+def test_adaptive_clip_norm_grows_when_every_update_is_clipped_and_shrinks_when_none_is():
+    grows = run_on_norms(adaptive(clip_norm=1.0), lambda g, cids: np.full(len(cids), 100.0), num_rounds=5)
+    shrinks = run_on_norms(adaptive(clip_norm=1.0), lambda g, cids: np.zeros(len(cids)), num_rounds=5)
+
+    assert np.all(np.diff(grows) > 0) and np.all(np.diff(shrinks) < 0)
+    # without noise the step is exactly exp(-lr * (fraction within C - target)) = exp(+-0.1)
+    exact = run_on_norms(adaptive(clip_norm=1.0, noise_multiplier=0.0), lambda g, cids: np.zeros(len(cids)), num_rounds=3)
+    assert np.allclose(exact, [1.0, math.exp(-0.1), math.exp(-0.2)])
+
+
+def test_adaptive_clipping_spends_the_same_epsilon_as_fixed_clipping_and_gives_the_count_its_share():
+    fixed, adapting = DPFedAvg(fraction_fit=0.2, noise_multiplier=1.0, sampling="poisson"), adaptive(
+        fraction_fit=0.2, sampling="poisson")
+    m = 0.2 * 200
+    sigma_b = m / 20  # Andrew et al.'s default, as Flower's
+
+    assert adapting.epsilon(200, 20, DELTA) == fixed.epsilon(200, 20, DELTA)
+    assert adapting.count_stddev(200) == sigma_b
+    z_update = adapting.update_noise_multiplier(200)
+    assert z_update > 1.0
+    assert math.isclose((z_update ** -2 + (2 * sigma_b) ** -2) ** -0.5, 1.0)  # one Gaussian of multiplier z
+    assert fixed.update_noise_multiplier(200) == 1.0
+
+
+def test_adaptive_update_noise_has_std_z_update_times_the_current_clip_norm_over_m():
+    strategy = adaptive(fraction_fit=0.5, clip_norm=0.4, noise_multiplier=1.0, clipped_count_stddev=2.0)
+    cids, _ = strategy.configure_fit(1, 40, rng())
+    current = [np.zeros(20_000)]
+    new, _ = strategy.aggregate_fit(1, [(cid, current, 1, {}) for cid in cids], [], current=current)
+    expected = adaptive_noise_multipliers(1.0, 2.0) * 0.4 / 20
+
+    assert abs(np.std(new[0]) / expected - 1) < 0.03
+
+
+def test_the_count_of_unclipped_updates_carries_noise_of_std_clipped_count_stddev():
+    lr, m, sigma_b = 0.2, 20, 1.5
+    steps = []
+    for seed in range(2000):  # all norms 0: every bit is 1, so log(C1 / C0) = -lr * (1 + noise / m - 1/2)
+        strategy = adaptive(fraction_fit=0.5, clip_norm=1.0, clipped_count_stddev=sigma_b, seed=seed)
+        steps.append(math.log(run_on_norms(strategy, lambda g, cids: np.zeros(len(cids)), num_clients=40,
+                                           num_rounds=2, seed=seed)[1]))
+    steps = np.asarray(steps)
+
+    assert abs(np.mean(steps) + lr * 0.5) < 4 * lr * sigma_b / m / math.sqrt(len(steps))
+    assert abs(np.std(steps) / (lr * sigma_b / m) - 1) < 0.08
+
+
+@pytest.mark.parametrize("lie", ["huge", "zero"])
+def test_a_client_choosing_its_norm_bit_moves_the_clip_norm_by_at_most_its_share(lie):
+    """A client decides its bit only through its update's norm; whatever it sends, C moves by at most exp(lr / m)."""
+    m, lr = 20, 0.2
+    honest_norms = np.linspace(0.5, 1.5, m)
+    lying_norm = 1e6 if lie == "huge" else 0.0
+
+    def next_clip_norm(norms):
+        strategy = adaptive(fraction_fit=0.5, clip_norm=1.0, seed=11)
+        cids, _ = strategy.configure_fit(1, 2 * m, rng())
+        current = [np.zeros(3)]
+        results = [(cid, [np.array([norm, 0.0, 0.0])], 1, {}) for cid, norm in zip(cids, norms)]
+        strategy.aggregate_fit(1, results, [], current=current)
+        return strategy.current_clip_norm
+
+    honest = next_clip_norm(honest_norms)
+    ratios = [next_clip_norm(np.concatenate([honest_norms[:i], [lying_norm], honest_norms[i + 1:]])) / honest
+              for i in range(m)]
+
+    assert all(math.exp(-lr / m) * (1 - 1e-12) <= r <= math.exp(lr / m) * (1 + 1e-12) for r in ratios)
+    assert max(abs(math.log(r)) for r in ratios) == pytest.approx(lr / m)  # a flipped bit moves it by exactly that
+
+
+def test_adaptive_runs_repeat_with_a_seed_and_differ_without_one():
+    first = run_on_norms(adaptive(seed=5), lognormal_norms(), num_rounds=30)
+    again = run_on_norms(adaptive(seed=5), lognormal_norms(), num_rounds=30)
+    other = run_on_norms(adaptive(seed=6), lognormal_norms(), num_rounds=30)
+    unseeded = [run_on_norms(adaptive(seed=None), lognormal_norms(), num_rounds=30) for _ in range(2)]
+
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(*unseeded)
+
+
+def test_adaptive_strategy_starts_every_run_from_clip_norm(feature_data, logistic_fn):
+    client_fn = make_client_fn(feature_data, iid(len(feature_data), 8, seed=0), logistic_fn, seed=0)
+    strategy = DPFedAvg(fraction_fit=0.5, fraction_evaluate=0.0, clip_norm=0.05, noise_multiplier=0.0,
+                        target_quantile=0.5, sampling="poisson", seed=1)
+    runs = [run_simulation(client_fn, 8, 6, strategy, get_parameters(logistic_fn()), seed=0, progress=False)
+            for _ in range(2)]
+    history = list(strategy.clip_norm_history)
+
+    assert history[0] == 0.05 and len(history) == 6 and history[-1] != 0.05
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0]))  # reset: the same run twice
+    assert len(strategy.unclipped_history) == 6 and all(0 <= f <= 1 for f in strategy.unclipped_history)
+
+
+def test_fixed_clipping_noise_is_what_it_was_before_adaptive_clipping():
+    """purpose=0 keeps the seeded noise of every earlier lesson: the generator of [seed, round, stream]."""
+    assert np.array_equal(noise_rng(4, 2, 1).normal(size=5), np.random.default_rng([4, 2, 1]).normal(size=5))
+    assert not np.array_equal(noise_rng(4, 2, 0, purpose=1).normal(size=5), noise_rng(4, 2, 0).normal(size=5))
