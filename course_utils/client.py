@@ -138,8 +138,11 @@ def split_local(indices: np.ndarray, test_fraction: float, seed: int) -> tuple[n
     """
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
-    indices = np.random.default_rng(seed).permutation(np.asarray(indices, dtype=np.int64))
+    indices = np.asarray(indices, dtype=np.int64)
     num_test = min(int(round(test_fraction * indices.size)), indices.size - 1)
+    if num_test == 0:  # nothing held out: the shuffle below would not change the sorted result
+        return np.sort(indices), indices[:0]
+    indices = np.random.default_rng(seed).permutation(indices)
     return np.sort(indices[num_test:]), np.sort(indices[:num_test])
 
 
@@ -173,7 +176,8 @@ def make_client_fn(
         check_integer("cid", cid)
         if not 0 <= cid < len(partitions):
             raise ValueError(f"cid must be in [0, {len(partitions) - 1}], got {cid}")
-        train_idx, test_idx = split_local(partitions[cid], test_fraction, client_seed(seed, cid, 0, purpose=1))
+        split_seed = client_seed(seed, cid, 0, purpose=1) if test_fraction > 0 else 0  # unused when nothing is held out
+        train_idx, test_idx = split_local(partitions[cid], test_fraction, split_seed)
         test_data = subset(data, test_idx) if test_idx.size else None
         return Client(cid, lambda: workspace, subset(data, train_idx), test_data, seed=seed)
 

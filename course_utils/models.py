@@ -64,24 +64,59 @@ class LogisticRegression(nn.Module):
         return self.linear(x.flatten(1))
 
 
-def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int = 0) -> nn.Module:
-    """Build model ``name`` (one of ``MODELS``) with weights drawn from ``seed``.
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` ("cpu", "cuda", "cuda:1", "mps" or a ``torch.device``) as a ``torch.device``, if this machine has it.
 
-    The global torch random state is left untouched.
+    A device that this machine (or this build of torch) does not have raises a ``ValueError``
+    that says so, rather than failing later inside a training step.
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device, got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device={str(device)!r} was asked for, but this machine has no GPU that torch "
+                             f"{torch.__version__} can use (torch.cuda.is_available() is False); use device='cpu'")
+        if (device.index or 0) >= count:
+            raise ValueError(f"device={str(device)!r} was asked for, but this machine has {count} GPU(s): "
+                             f"use cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device='mps' was asked for, but this machine has no Apple GPU that torch can use; "
+                             "use device='cpu'")
+    elif device.type != "cpu":
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {str(device)!r}")
+    return device
+
+
+def make_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int = 0,
+               device: str | torch.device = "cpu") -> nn.Module:
+    """Build model ``name`` (one of ``MODELS``) with weights drawn from ``seed``, on ``device``.
+
+    The weights are drawn on the CPU and then moved, so a seed gives the same starting model
+    on every device. ``device`` defaults to the CPU, where stored results reproduce; training
+    (``training.train``, the clients, the batched path) runs where the model is. The global
+    torch random state is left untouched.
     """
     if name not in MODELS:
         raise ValueError(f"name must be one of {MODELS}, got {name!r}")
     input_shape = _check_input_shape(input_shape, name)
     check_integer("num_classes", num_classes, 2)
     check_seed(seed)
+    device = check_device(device)
     with torch.random.fork_rng(devices=[]):  # restores the CPU random state afterwards
-        torch.random.default_generator.manual_seed(seed)  # CPU only: models here live on the CPU
+        torch.random.default_generator.manual_seed(seed)  # CPU only: weights are drawn on the CPU
         if name == "cnn":
-            return SmallCNN(input_shape[0], input_shape[1], num_classes)
-        in_features = math.prod(input_shape)
-        if name == "mlp":
-            return MLP(in_features, num_classes)
-        return LogisticRegression(in_features, num_classes)
+            model = SmallCNN(input_shape[0], input_shape[1], num_classes)
+        elif name == "mlp":
+            model = MLP(math.prod(input_shape), num_classes)
+        else:
+            model = LogisticRegression(math.prod(input_shape), num_classes)
+    return model.to(device)
 
 
 def _check_input_shape(input_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

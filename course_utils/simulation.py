@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from course_utils.aggregate import Parameters, check_results, check_update
+from course_utils.batched import BATCHED_MIN_CLIENTS, fit_batched, split_batchable
 from course_utils.client import Client
 from course_utils.checks import check_integer, check_number
 from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped
@@ -199,6 +200,62 @@ def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: 
     return results, failures
 
 
+def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict,
+                       round_timeout: float | None, batched: bool | str) -> tuple[list[FitRes], list[Failure]]:
+    """:func:`_fit_round` with the batchable clients trained together (:func:`course_utils.batched.fit_batched`).
+
+    ``batched="auto"``: together only if at least ``BATCHED_MIN_CLIENTS`` sampled clients can be
+    (see :func:`course_utils.batched.split_batchable`), the others one by one; ``True``: every
+    sampled client must be batchable (``ValueError`` otherwise). The batched computation is one
+    call under ``round_timeout``: if it fails or times out, every client in it fails.
+    """
+    results: dict[int, FitRes] = {}
+    failures: dict[int, BaseException] = {}
+    built: list[tuple[int, Client]] = []
+    for cid in cids:
+        try:
+            built.append((cid, call_with_timeout(lambda: client_fn(cid), round_timeout, f"client {cid}'s creation")))
+        except (Exception, SystemExit) as error:
+            failures[cid] = error
+    together, apart = split_batchable([client for _, client in built], strict=batched == "auto")
+    if batched is True and apart:
+        i, reason = next(iter(apart.items()))
+        raise ValueError(f"batched=True, but client {built[i][0]} cannot be trained on the batched path: {reason}; "
+                         "use batched='auto' to train such clients one by one")
+    if len(together) < BATCHED_MIN_CLIENTS and batched == "auto":
+        together = []
+    alone = [i for i in range(len(built)) if i not in set(together)]
+    for i in alone:
+        cid, client = built[i]
+        try:
+            new_parameters, num_examples, metrics = call_with_timeout(
+                lambda: client.fit(parameters, config), round_timeout, f"client {cid}'s fit")
+            check_update(new_parameters, num_examples, parameters, name=f"client {cid}'s update")
+            _check_metrics(metrics, f"client {cid}'s fit")
+            results[cid] = FitRes(cid, new_parameters, num_examples, metrics)
+        except (Exception, SystemExit) as error:
+            failures[cid] = error
+    if together:
+        group = [built[i] for i in together]
+        try:
+            outcomes = call_with_timeout(lambda: fit_batched([c for _, c in group], parameters, config), round_timeout,
+                                         f"the batched fit of {len(group)} clients")
+        except (Exception, SystemExit) as error:
+            outcomes = [error] * len(group)
+        for (cid, _), outcome in zip(group, outcomes):
+            try:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                new_parameters, num_examples, metrics = outcome  # shapes and counts right by construction
+                if not all(np.isfinite(array).all() for array in new_parameters):
+                    check_update(new_parameters, num_examples, parameters, name=f"client {cid}'s update")
+                _check_metrics(metrics, f"client {cid}'s fit")
+                results[cid] = FitRes(cid, new_parameters, num_examples, metrics)
+            except (Exception, SystemExit) as error:
+                failures[cid] = error
+    return [results[c] for c in cids if c in results], [(c, failures[c]) for c in cids if c in failures]
+
+
 def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], parameters: Parameters, config: dict,
                     round_timeout: float | None) -> tuple[list[EvaluateRes], list[Failure]]:
     results: list[EvaluateRes] = []
@@ -214,7 +271,8 @@ def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], paramet
     return results, failures
 
 
-def _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout) -> None:
+def _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout,
+                         batched="auto") -> None:
     if not callable(client_fn):
         raise TypeError(f"client_fn must be a function cid -> Client, got {type(client_fn).__name__}")
     check_integer("num_clients", num_clients, 1)
@@ -228,6 +286,8 @@ def _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, pro
         raise TypeError(f"stop_when must be a function History -> bool or None, got {type(stop_when).__name__}")
     if round_timeout is not None:
         check_number("round_timeout", round_timeout, 0, min_open=True, hint=" (seconds), or None for no limit")
+    if not (batched is True or batched is False or (isinstance(batched, str) and batched == "auto")):
+        raise ValueError(f"batched must be 'auto', True or False, got {batched!r}")
 
 
 def run_simulation(
@@ -240,6 +300,7 @@ def run_simulation(
     progress: bool = True,
     stop_when: Callable[[History], bool] | None = None,
     round_timeout: float | None = 3600.0,
+    batched: bool | str = "auto",
 ) -> tuple[Parameters, History]:
     """Run ``num_rounds`` rounds of FL over clients ``0 .. num_clients - 1``.
 
@@ -266,8 +327,23 @@ def run_simulation(
 
     Ctrl-C raises :class:`SimulationInterrupted`, which carries the parameters and history
     of the rounds completed so far.
+
+    ``batched`` says how the sampled clients train (step 2). The *sequential* path calls each
+    client's ``fit`` in turn: it is the readable reference, which notebook 02's hand-written
+    round matches bit for bit, and the only path for faulty, poisoned or custom clients (any
+    wrapper or subclass of ``Client``). The *batched* path trains the course's own ``Client``
+    objects (the course's models, plain SGD with or without FedProx's term) as one computation
+    (:mod:`course_utils.batched`); each client still draws its own mini-batches, so the
+    results equal the sequential ones up to float rounding (about 1e-6, not bit for bit).
+    ``"auto"`` (the default) takes the batched path in a round that samples at least
+    ``BATCHED_MIN_CLIENTS`` (32) such clients, where it pays (``benchmarks/README.md``), and
+    trains any other sampled client one by one; below 32 every round is sequential, so
+    results do not change with the engine. ``False``: always sequential. ``True``: batched in
+    every round, and a ``ValueError`` if a sampled client cannot be batched. On the batched
+    path ``round_timeout`` limits the one batched computation, and if it fails every client
+    in it fails.
     """
-    _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout)
+    _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout, batched)
     if not isinstance(initial_parameters, (list, tuple)) or len(initial_parameters) == 0:
         raise ValueError(f"initial_parameters must be a non-empty list of arrays, got {initial_parameters!r:.80}")
     check_results([(initial_parameters, 1)])
@@ -282,7 +358,7 @@ def run_simulation(
     try:
         for server_round in bar:
             parameters = _run_round(strategy, client_fn, server_round, num_clients, rng, seed, parameters,
-                                    history, round_timeout)
+                                    history, round_timeout, batched)
             completed = server_round
             if history.metrics_centralized.get("accuracy"):
                 bar.set_postfix(accuracy=f"{history.final('accuracy'):.3f}")
@@ -296,10 +372,15 @@ def run_simulation(
     return parameters, history
 
 
-def _run_round(strategy, client_fn, server_round, num_clients, rng, seed, parameters, history, round_timeout):
+def _run_round(strategy, client_fn, server_round, num_clients, rng, seed, parameters, history, round_timeout,
+               batched="auto"):
     """One round: steps 1-4, then both evaluations. Returns the new global parameters."""
     cids, config = strategy.configure_fit(server_round, num_clients, rng)
-    results, failures = _fit_round(client_fn, cids, parameters, {**config, "seed": seed}, round_timeout)
+    if batched is False or (batched == "auto" and len(cids) < BATCHED_MIN_CLIENTS):
+        results, failures = _fit_round(client_fn, cids, parameters, {**config, "seed": seed}, round_timeout)
+    else:
+        results, failures = _fit_round_batched(client_fn, cids, parameters, {**config, "seed": seed}, round_timeout,
+                                               batched)
     if failures:
         history.failures[server_round] = [(cid, f"{type(e).__name__}: {e}") for cid, e in failures]
     try:

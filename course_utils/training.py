@@ -33,6 +33,11 @@ def _check_labels_fit(labels: torch.Tensor, logits: torch.Tensor) -> None:
         )
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device that ``model``'s parameters are on (the CPU for a model without parameters)."""
+    return next((w.device for w in model.parameters()), torch.device("cpu"))
+
+
 def _logits(model: nn.Module, x: torch.Tensor, data: TensorDataset, first: bool) -> torch.Tensor:
     """``model(x)``; on the ``first`` batch, also check that ``data``'s inputs and labels fit the model."""
     try:
@@ -93,7 +98,8 @@ def train(
 ) -> dict[str, float]:
     """Train ``model`` in place with plain SGD (``w <- w - lr * gradient``) and cross-entropy loss.
 
-    Runs ``epochs`` passes over ``data``, or exactly ``steps`` mini-batch steps if ``steps``
+    Runs where the model is (``data`` stays on the CPU; each mini-batch moves to the model's
+    device). Runs ``epochs`` passes over ``data``, or exactly ``steps`` mini-batch steps if ``steps``
     is given (cycling through the data as needed). With ``proximal_mu > 0`` the loss gets
     FedProx's proximal term ``mu / 2 * ||w - w_start||^2`` (Li et al., 2020), which pulls the
     weights towards where training started. Returns ``{"loss": mean training loss (without
@@ -120,8 +126,10 @@ def train(
     model.train()
     total_loss, done = 0.0, 0
     target = steps if steps is not None else epochs * -(-len(data) // batch_size)
+    device = model_device(model)
     while done < target:
         for x, y in batches(data, batch_size, generator):
+            x, y = x.to(device), y.to(device)  # the same tensors on the CPU
             model.zero_grad()
             loss = loss_fn(_logits(model, x, data, first=done == 0), y)
             penalty = proximal_term(model, start, proximal_mu) if proximal_mu > 0 else 0.0
@@ -136,7 +144,7 @@ def train(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
+    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``, computed where the model is."""
     _check_model(model)
     check_dataset(data)
     check_integer("batch_size", batch_size, 1)
@@ -144,8 +152,9 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tu
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total_loss, correct = 0.0, 0
     x_all, y_all = data.tensors
+    device = model_device(model)
     for start in range(0, len(data), batch_size):
-        x, y = x_all[start : start + batch_size], y_all[start : start + batch_size]
+        x, y = x_all[start : start + batch_size].to(device), y_all[start : start + batch_size].to(device)
         logits = _logits(model, x, data, first=start == 0)
         total_loss += loss_fn(logits, y).item()
         correct += (logits.argmax(dim=1) == y).sum().item()

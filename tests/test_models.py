@@ -183,3 +183,34 @@ def test_num_bytes_of_a_model_is_four_bytes_per_weight():
 
     assert size == 4 * 10
     assert type(size) is int
+
+
+def test_check_device_accepts_the_cpu():
+    from course_utils.models import check_device
+
+    assert check_device("cpu") == torch.device("cpu")
+    assert check_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ("gpu", ValueError, "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    ("meta", ValueError, "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    (0.5, TypeError, "device must be a string"),
+])
+def test_check_device_refuses_what_is_not_a_device(bad, error, message):
+    from course_utils.models import check_device
+
+    with pytest.raises(error, match=message):
+        check_device(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_missing_gpu_says_so():
+    with pytest.raises(ValueError, match="no GPU that torch .* can use .*use device='cpu'"):
+        make_model("mlp", (4,), 2, device="cuda")
+
+
+def test_make_model_on_the_cpu_by_default_with_the_same_weights_as_asked_for():
+    default, asked = make_model("cnn", (1, 8, 8), 10, seed=3), make_model("cnn", (1, 8, 8), 10, seed=3, device="cpu")
+    assert all(w.device.type == "cpu" for w in default.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(default.parameters(), asked.parameters()))
