@@ -29,7 +29,12 @@ from course_utils.exercises.flower import (
 from course_utils.exercises.heterogeneity import check_largest_class_share, check_proximal_term, check_slowest_alpha
 from course_utils.exercises.hospitals import check_biggest_gain, check_malignant_recall, check_pooled_std
 from course_utils.exercises.local_data import check_unseen_fraction, check_update_bytes, check_worst_client
-from course_utils.exercises.privacy import check_clip_update, check_laplace_scale, check_smaller_epsilon
+from course_utils.exercises.privacy import (
+    check_adaptive_bound_prediction,
+    check_clip_update,
+    check_laplace_scale,
+    check_smaller_epsilon,
+)
 from course_utils.exercises.rounds import check_apply_differences, check_weighted_average
 
 __all__ = [
@@ -42,4 +47,5 @@ __all__ = [
     "check_top_k_vector", "check_unseen_fraction", "check_update_bytes", "check_value", "check_weighted_average",
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
     "check_clipping_prediction", "check_membership_guess", "check_recover_input",
+    "check_adaptive_bound_prediction",
 ]

@@ -123,3 +123,50 @@ def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSettin
     elif answer is not None and answer is not Ellipsis:
         explanation = "Answer with the string 'A' or 'B'. " + explanation
     return check_value(answer, expected, explanation)
+
+
+def _dp_adaptive_bound(target_quantile: float, seed: int, num_rounds: int = 60) -> float:
+    """The clipping bound adaptive clipping settles at (median of its last 20 rounds) on synthetic norms.
+
+    20 clients per round, each update norm drawn from a log-normal of median 1 (spread 0.3),
+    starting at C = 1, noise multiplier 1 (the count's noise included), learning rate 0.5.
+    """
+    from course_utils.privacy import DPFedAvg
+
+    generator = np.random.default_rng(seed)
+    strategy = DPFedAvg(fraction_fit=0.2, clip_norm=1.0, noise_multiplier=1.0, sampling="fixed",
+                        target_quantile=target_quantile, clip_norm_lr=0.5, seed=seed)
+    strategy.check_population(100)
+    current = [np.zeros(2)]
+    for server_round in range(1, num_rounds + 1):
+        cids, _ = strategy.configure_fit(server_round, 100, generator)
+        norms = np.exp(generator.normal(0.0, 0.3, len(cids)))
+        strategy.aggregate_fit(server_round, [(cid, [np.array([n, 0.0])], 1, {}) for cid, n in zip(cids, norms)],
+                               [], current=current)
+    return float(np.median(strategy.clip_norm_history[-20:]))
+
+
+def check_adaptive_bound_prediction(answer: Any, target_quantile: float = 0.9, seed: int = 0) -> Verdict:
+    """``answer``: ``"higher"`` or ``"lower"``: where adaptive clipping's bound settles with ``target_quantile``, against 0.5.
+
+    The check runs both (:func:`_dp_adaptive_bound`, synthetic norms) and explains the result.
+    """
+    if not isinstance(target_quantile, (int, float)) or not 0 < target_quantile < 1 or target_quantile == 0.5:
+        raise ValueError(f"target_quantile must be a number in (0, 1) other than 0.5, got {target_quantile!r}")
+    median_bound, other_bound = _dp_adaptive_bound(0.5, seed), _dp_adaptive_bound(float(target_quantile), seed)
+    expected = "higher" if other_bound > median_bound else "lower"
+    explanation = (
+        f"Run on synthetic update norms (median 1): with target_quantile = 0.5 the bound settles near "
+        f"{median_bound:.2f}, with {target_quantile} near {other_bound:.2f}. The rule C <- C * exp(-lr * (b_mean - "
+        f"target)) stops moving when the fraction of updates within C equals the target: C follows that quantile of "
+        f"the norms. Asking for {target_quantile:.0%} of the updates to fit needs a bound "
+        f"{'above' if target_quantile > 0.5 else 'below'} the median: fewer updates are shrunk, but the noise, "
+        f"proportional to C, grows with it."
+    )
+    if isinstance(answer, str):
+        answer = answer.strip().lower()
+        if answer not in ("higher", "lower"):
+            explanation = "Answer with the string 'higher' or 'lower'. " + explanation
+    elif answer is not None and answer is not Ellipsis:
+        explanation = "Answer with the string 'higher' or 'lower'. " + explanation
+    return check_value(answer, expected, explanation)
