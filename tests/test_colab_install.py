@@ -1,9 +1,11 @@
-"""The notebooks' setup cell installs a working course package the way Colab would.
+"""The notebooks' setup cell installs a working course package the way Colab would, and only what is missing.
 
 A fresh virtual environment stands in for Colab: it sees this environment's packages
 (Colab ships torch, numpy, scikit-learn, ...) through a .pth file, but not course_utils. The
 setup cell's pip command then runs with a local clone of this repository in place of the
-GitHub address, and the installed package must import and run from the new environment.
+GitHub address, and the installed package must import and run from the new environment. Since
+every dependency is already there, pip must add the course package and nothing else: no second
+torch (Colab keeps its own build; the ranges in pyproject.toml must admit it).
 """
 
 import shlex
@@ -40,8 +42,13 @@ def test_setup_cell_install_command_gives_an_importable_package(tmp_path):
     python = colab_like_python(tmp_path)
     install = subprocess.run([python, "-m", "pip", "install", "-q", spec], capture_output=True, text=True)
     assert install.returncode == 0, f"pip install {shlex.quote(spec)} failed:\n{install.stderr[-3000:]}"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    added = {p.name.split("-")[0].lower() for p in Path(site).glob("*.dist-info")} - {"pip", "setuptools"}
+    assert added == {"course_utils"}, f"the setup cell should install only what the environment lacks, it added {added}"
     check = (
-        "import course_utils, course_utils.simulation, course_utils.exercises, course_utils.data as d;"
+        "import course_utils, course_utils.simulation, course_utils.exercises, course_utils.dp_sgd;"
+        "import course_utils.data as d;"
         "print(course_utils.__file__); print(len(d.load_dataset('digits').train))"
     )
     result = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path)

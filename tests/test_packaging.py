@@ -65,6 +65,26 @@ def test_torch_is_a_range_never_an_exact_pin():
         assert requirements()[name].startswith(">="), f"{name} must stay a range so Colab keeps its own build"
 
 
+def test_opacus_is_listed_everywhere_the_package_needs_it():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = dict(_parse(spec) for spec in dependencies)
+    assert "opacus" in project, "course_utils.dp_sgd imports opacus: pyproject's dependencies (Colab's install) need it"
+    assert requirements()["opacus"] == conda_packages()["opacus"] == project["opacus"]
+
+
+def test_the_torch_floor_is_the_one_the_listed_opacus_requires():
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    try:
+        needs = [r for r in requires("opacus") if r.startswith("torch") and "extra" not in r]
+    except PackageNotFoundError:
+        pytest.skip("opacus is not installed")
+    assert _lower_bound(requirements()["opacus"]) <= _lower_bound(">=" + version("opacus")), "installed opacus too old"
+    (torch_needed,) = needs
+    assert _lower_bound(requirements()["torch"]) >= _lower_bound(torch_needed.replace("torch", "", 1)), \
+        f"opacus {version('opacus')} needs {torch_needed}; requirements.txt promises less"
+
+
 # ---- The Python the course needs, said where learners read it ----------------------------------------
 
 MINIMUM_PYTHON = (3, 11)  # flwr 1.42, pinned in requirements.txt, declares Requires-Python >=3.11
