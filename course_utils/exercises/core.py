@@ -1,7 +1,8 @@
 """Self-checking exercises: compare a learner's answer with the reference and say what differs.
 
 ``check_function`` runs the learner's function and the reference on the same random inputs;
-``check_value`` compares one answer. Both return a :class:`Verdict`: true when the answer is
+``check_value`` compares one answer; ``check_prediction`` compares a prediction, made before an
+experiment runs, with what it measured. All return a :class:`Verdict`: true when the answer is
 right, shown in a notebook as its message. A function that still raises
 ``NotImplementedError`` counts as "not answered yet".
 """
@@ -153,3 +154,26 @@ def id_answer_problem(answer: Any, what: str, keys_name: str, looks_like: str) -
     if not float(answer).is_integer():
         return f"Your answer looks like {looks_like}; the question asks for the {what} id (a key of {keys_name})."
     return None
+
+
+def check_prediction(answer: Any, choices: Sequence[str], measure: Callable[[], tuple[str, str]]) -> Verdict:
+    """Compare a prediction made *before* running an experiment with what the experiment shows.
+
+    ``answer`` is one of ``choices`` (case and surrounding spaces do not matter). Only once it
+    is given does ``measure()`` run the experiment and return ``(outcome, what_was_measured)``:
+    ``outcome`` is the choice that came true, ``what_was_measured`` says it in numbers, and the
+    verdict shows it whether the prediction was right or wrong.
+    """
+    check_callable("measure", measure, "a function () -> (outcome, what was measured)")
+    allowed = tuple(choice.lower() for choice in choices)
+    if answer is None or answer is Ellipsis:
+        return Verdict(False, "Not answered yet: write down your prediction in the cell above first; "
+                              "the experiment runs once you have.")
+    if not isinstance(answer, str) or answer.strip().lower() not in allowed:
+        return Verdict(False, f"✗ Not yet: answer with one of {tuple(choices)}, got {answer!r}.")
+    outcome, measured = measure()
+    if outcome.lower() not in allowed:
+        raise ValueError(f"measure() must return one of {tuple(choices)} as its outcome, got {outcome!r}")
+    if answer.strip().lower() == outcome.lower():
+        return Verdict(True, f"✓ Right: {outcome}. {measured}")
+    return Verdict(False, f"✗ Not what happened: you predicted {answer.strip()!r}, the run says {outcome!r}. {measured}")
