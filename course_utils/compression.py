@@ -1,8 +1,16 @@
 """Sending less: compress a client's update before upload, decompress on the server.
 
 An update is a list of float arrays (new parameters minus the global ones). Each compressor
-returns what would travel over the network and its size in bytes; ``decompress_*`` rebuilds
-a dense update of the original shapes.
+returns what would travel over the network and its size in bytes; ``dequantize`` and
+``densify`` rebuild a dense update of the original shapes.
+
+- ``quantize``: each array on ``2**bits`` even levels between its minimum and maximum, rounded
+  to the nearest level (deterministic, biased per entry) or stochastically (unbiased: an entry
+  rounds up with probability equal to its distance from the level below, as in the
+  probabilistic quantization of Konecny et al., 2016, *Federated Learning: Strategies for
+  Improving Communication Efficiency*).
+- ``top_k``: keep only the largest entries (Aji & Heafield, 2017, *Sparse Communication for
+  Distributed Gradient Descent*; Lin et al., 2018, *Deep Gradient Compression*).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from course_utils.strategy import FedAvg, FitRes, require_current
 Update = list[np.ndarray]
 COMPRESSIONS = ("none", "quantize", "top_k")
 QUANTIZE_BITS = (1, 2, 4, 8, 16)
+ROUNDINGS = ("nearest", "stochastic")
 
 
 def check_update_arrays(update: Update) -> None:
@@ -31,22 +40,37 @@ def check_update_arrays(update: Update) -> None:
             raise ValueError(f"update[{i}] holds NaN or infinite values; only finite updates can be compressed")
 
 
-def quantize(update: Update, bits: int = 8) -> tuple[list[tuple[np.ndarray, float, float]], int]:
+def quantize(
+    update: Update, bits: int = 8, rounding: str = "nearest", seed: int | None = None
+) -> tuple[list[tuple[np.ndarray, float, float]], int]:
     """Uniform quantization of each array to ``bits``-bit integers between its min and max.
+
+    ``rounding="nearest"`` rounds every entry to the closest level: the same input always gives
+    the same codes, and each entry's error (at most half a step) has a fixed sign.
+    ``rounding="stochastic"`` rounds an entry at fraction ``f`` of the way from one level to the
+    next up with probability ``f``, so the dequantized value equals the entry *on average* over
+    the random draws (unbiased; Konecny et al., 2016); ``seed`` (an integer >= 0) makes the draws
+    repeatable, None takes them from the operating system.
 
     Returns ``[(codes, low, step), ...]`` and the bytes sent: the codes (``bits / 8`` bytes
     each, as uint8 or uint16) plus two float32 numbers per array.
     """
-    if bits not in (1, 2, 4, 8, 16):
-        raise ValueError(f"bits must be one of 1, 2, 4, 8, 16, got {bits}")
+    if bits not in QUANTIZE_BITS:
+        raise ValueError(f"bits must be one of {', '.join(map(str, QUANTIZE_BITS))}, got {bits}")
+    check_choice("rounding", rounding, ROUNDINGS)
+    if seed is not None:
+        check_integer("seed", seed, 0)
     check_update_arrays(update)
+    rng = np.random.default_rng(seed) if rounding == "stochastic" else None
     levels = 2**bits - 1
     packed, size = [], 0
     for array in update:
         array = np.asarray(array, dtype=np.float64)
         low, high = float(array.min()), float(array.max())
         step = (high - low) / levels if high > low else 1.0
-        codes = np.rint((array - low) / step).astype(np.uint16 if bits == 16 else np.uint8)
+        position = np.clip((array - low) / step, 0, levels)  # in levels, from 0 to levels
+        rounded = np.rint(position) if rng is None else np.minimum(np.floor(position + rng.random(array.shape)), levels)
+        codes = rounded.astype(np.uint16 if bits == 16 else np.uint8)
         packed.append((codes, low, step))
         size += int(np.ceil(array.size * bits / 8)) + 2 * 4
     return packed, size
@@ -105,17 +129,20 @@ def densify(packed: list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]], dtype:
     return out
 
 
-def compress_update(update: Update, method: str, bits: int = 8, fraction: float = 0.1) -> tuple[Update, int]:
+def compress_update(
+    update: Update, method: str, bits: int = 8, fraction: float = 0.1, rounding: str = "nearest",
+    seed: int | None = None,
+) -> tuple[Update, int]:
     """Compress and decompress ``update`` as the server would see it; also return the bytes sent.
 
-    ``method``: ``"none"`` (float32, 4 bytes per entry), ``"quantize"`` (``bits``) or
-    ``"top_k"`` (``fraction``).
+    ``method``: ``"none"`` (float32, 4 bytes per entry), ``"quantize"`` (``bits``, ``rounding``
+    and ``seed`` as in :func:`quantize`) or ``"top_k"`` (``fraction``).
     """
     check_choice("method", method, COMPRESSIONS)
     if method == "none":
         return [np.asarray(a, dtype=np.float32) for a in update], int(sum(np.asarray(a).size * 4 for a in update))
     if method == "quantize":
-        packed, size = quantize(update, bits)
+        packed, size = quantize(update, bits, rounding, seed)
         return dequantize(packed), size
     packed, size = top_k(update, fraction)  # method == "top_k"
     return densify(packed), size
@@ -125,15 +152,18 @@ def compress_update(update: Update, method: str, bits: int = 8, fraction: float 
 class CompressedFedAvg(FedAvg):
     """FedAvg where each client uploads a compressed update (see ``course_utils.compression``).
 
-    ``compression`` in ``COMPRESSIONS``; ``bits`` in ``QUANTIZE_BITS`` (for "quantize"),
-    ``fraction`` in (0, 1] (for "top_k"). The server rebuilds ``current + decompressed update``
-    for every client, then averages. Records the bytes uploaded per round as the fit metric
-    ``upload_bytes``.
+    ``compression`` in ``COMPRESSIONS``; ``bits`` in ``QUANTIZE_BITS`` and ``rounding`` in
+    ``ROUNDINGS`` (for "quantize"), ``fraction`` in (0, 1] (for "top_k"). Stochastic rounding
+    draws from ``seed``, the client id and the round, so a run repeats exactly. The server
+    rebuilds ``current + decompressed update`` for every client, then averages. Records the
+    bytes uploaded per round as the fit metric ``upload_bytes``.
     """
 
     compression: str = "quantize"
     bits: int = 8
     fraction: float = 0.1
+    rounding: str = "nearest"
+    seed: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -141,13 +171,16 @@ class CompressedFedAvg(FedAvg):
         if check_integer("bits", self.bits, 1) not in QUANTIZE_BITS:
             raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {self.bits!r}")
         check_number("fraction", self.fraction, 0, 1, min_open=True, hint=" (the share of entries top_k keeps)")
+        check_choice("rounding", self.rounding, ROUNDINGS)
+        check_integer("seed", self.seed, 0)
 
     def aggregate_fit(self, server_round, results, failures, current):
         current = require_current(current, "CompressedFedAvg")
         rebuilt, total = [], 0
         for cid, parameters, num_examples, metrics in results:
             update = [np.asarray(p, np.float64) - c for p, c in zip(parameters, current)]
-            received, size = compress_update(update, self.compression, self.bits, self.fraction)
+            seed = int(np.random.SeedSequence([self.seed, int(cid), int(server_round)]).generate_state(1)[0])
+            received, size = compress_update(update, self.compression, self.bits, self.fraction, self.rounding, seed)
             rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
             total += size
         parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)

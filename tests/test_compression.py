@@ -203,3 +203,73 @@ def test_top_k_needs_exactly_one_of_fraction_and_k():
         top_k([np.zeros(3)], fraction=0.5, k=1)
     with pytest.raises(ValueError, match="exactly one of fraction and k"):
         top_k([np.zeros(3)])
+
+
+# --- stochastic rounding ---------------------------------------------------------------------
+
+
+def test_stochastic_rounding_is_unbiased_over_seeds():
+    # 2 bits between 0 and 3: levels 0, 1, 2, 3. 1.2 rounds to 1 (p=0.8) or 2 (p=0.2): mean 1.2.
+    update = [np.array([0.0, 1.2, 2.6, 3.0])]
+    draws = np.array([dequantize(quantize(update, 2, "stochastic", seed)[0], np.float64)[0] for seed in range(4000)])
+
+    assert np.allclose(draws.mean(axis=0), update[0], atol=0.03)  # standard error about 0.007
+    assert set(np.unique(draws[:, 1])) == {1.0, 2.0} and set(np.unique(draws[:, 2])) == {2.0, 3.0}
+    assert np.all(draws[:, 0] == 0.0) and np.all(draws[:, 3] == 3.0)  # the ends are levels
+    nearest = dequantize(quantize(update, 2)[0], np.float64)[0]
+    assert nearest.tolist() == [0.0, 1.0, 3.0, 3.0]  # the same every time, off by 0.2 and 0.4 on average
+
+
+def test_the_mean_of_many_stochastic_roundings_approaches_the_update_but_nearest_does_not():
+    update = random_update()
+    error = lambda restored: max(float(np.abs(r - u).max()) for r, u in zip(restored, update))
+    one = error(dequantize(quantize(update, 1)[0], np.float64))
+    averaged = [np.mean([dequantize(quantize(update, 1, "stochastic", s)[0], np.float64)[i] for s in range(2000)], axis=0)
+                for i in range(len(update))]
+    assert error(averaged) < one / 5
+
+
+def test_stochastic_rounding_is_seeded():
+    update = random_update()
+    codes = lambda seed: [c for c, _, _ in quantize(update, 4, "stochastic", seed)[0]]
+    assert all(np.array_equal(a, b) for a, b in zip(codes(3), codes(3)))
+    assert any(not np.array_equal(a, b) for a, b in zip(codes(3), codes(4)))
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_stochastic_rounding_stays_within_one_step_and_sends_the_same_bytes(bits):
+    update = random_update()
+    packed, size = quantize(update, bits, "stochastic", seed=0)
+    for original, back, (codes, _, step) in zip(update, dequantize(packed, np.float64), packed):
+        assert np.max(np.abs(back - original)) <= step * (1 + 1e-9)
+        assert codes.max() <= 2**bits - 1
+    assert size == quantize(update, bits)[1]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [({"rounding": "up"}, ValueError, "rounding"),
+                                                  ({"rounding": "stochastic", "seed": -1}, ValueError, "seed"),
+                                                  ({"rounding": "stochastic", "seed": 1.5}, TypeError, "seed")])
+def test_quantize_refuses_bad_rounding_arguments(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        quantize(random_update(), 4, **kwargs)
+
+
+def test_compress_update_passes_the_rounding_on():
+    update = random_update()
+    a, _ = compress_update(update, "quantize", bits=2, rounding="stochastic", seed=1)
+    b, _ = compress_update(update, "quantize", bits=2, rounding="stochastic", seed=1)
+    c, _ = compress_update(update, "quantize", bits=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and any(not np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_compressed_fedavg_with_stochastic_rounding_repeats_and_differs_by_seed():
+    from course_utils.compression import CompressedFedAvg
+    from course_utils.strategy import FitRes
+
+    current = [np.zeros((3, 4), np.float32), np.zeros(7, np.float32)]
+    results = [FitRes(cid, [c + u for c, u in zip(current, random_update(cid))], 10, {}) for cid in range(3)]
+    run = lambda seed: CompressedFedAvg(bits=2, rounding="stochastic", seed=seed).aggregate_fit(1, results, [], current)[0]
+    assert all(np.array_equal(x, y) for x, y in zip(run(0), run(0)))
+    assert any(not np.array_equal(x, y) for x, y in zip(run(0), run(1)))
+    with pytest.raises(ValueError, match="rounding"):
+        CompressedFedAvg(rounding="floor")

@@ -232,3 +232,12 @@ def test_rounds_until_all_seen_uses_the_runs_own_sampling():
 def test_rounds_until_all_seen_bad_arguments(args, error):
     with pytest.raises(error, match="num_clients|per_round"):
         rounds_until_all_seen(*args)
+
+
+def test_alpha_changes_no_label_since_it_shifts_every_class_score_alike():
+    # u_k adds u_k * (sum(x) + 1) to every class's score: the argmax, the label, cannot move.
+    for alpha in (0.5, 5.0):
+        moved = SyntheticPopulation(50, alpha=alpha, beta=1.0, seed=3)
+        still = SyntheticPopulation(50, alpha=0.0, beta=1.0, seed=3)
+        assert all(np.array_equal(moved.examples(k)[1], still.examples(k)[1]) for k in range(50))
+        assert not np.array_equal(moved.model(0)[0], still.model(0)[0])  # the models did change

@@ -6,7 +6,12 @@ reference on the same random inputs, ``check_value`` compares one answer, and bo
 hold the named checks the notebooks use, one module per topic; all are importable from here.
 """
 
-from course_utils.exercises.aggregation import check_coordinate_median, check_quantized_bytes, check_top_k_vector
+from course_utils.exercises.aggregation import (
+    check_coordinate_median,
+    check_quantized_bytes,
+    check_rounding_prediction,
+    check_top_k_vector,
+)
 from course_utils.exercises.analytics import check_dropout_tolerance, check_federated_mean, check_mask_pair
 from course_utils.exercises.attacks import check_clipping_prediction, check_membership_guess, check_recover_input
 from course_utils.exercises.core import Hint, Verdict, check_function, check_value, difference
@@ -17,6 +22,7 @@ from course_utils.exercises.evaluation import (
 )
 from course_utils.exercises.failures import (
     DEADLINE_POLICIES,
+    check_coverage_prediction,
     check_round_continues,
     check_round_success_probability,
     check_round_times,
@@ -24,6 +30,8 @@ from course_utils.exercises.failures import (
 from course_utils.exercises.flower import (
     FLOWER_FEDAVG_NAMES,
     check_array_record_conversion,
+    check_epsilon_growth_prediction,
+    check_flower_dp_wrapper,
     check_flower_fedavg_arguments,
 )
 from course_utils.exercises.heterogeneity import check_largest_class_share, check_proximal_term, check_slowest_alpha
@@ -46,6 +54,7 @@ __all__ = [
     "check_round_success_probability", "check_round_times", "check_slowest_alpha", "check_smaller_epsilon",
     "check_top_k_vector", "check_unseen_fraction", "check_update_bytes", "check_value", "check_weighted_average",
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
-    "check_clipping_prediction", "check_membership_guess", "check_recover_input",
+    "check_clipping_prediction", "check_membership_guess", "check_recover_input", "check_coverage_prediction",
+    "check_rounding_prediction", "check_epsilon_growth_prediction", "check_flower_dp_wrapper",
     "check_adaptive_bound_prediction",
 ]

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function
+from typing import Any
+
+from course_utils.exercises.core import Verdict, check_function, check_value
 from course_utils.exercises.rounds import ClientResults, _layers, _random_client_results, _unweighted_mean
 
 
@@ -121,3 +123,17 @@ def check_top_k_vector(fn: Callable[[np.ndarray, int], np.ndarray]) -> Verdict:
             (lambda v, k: v[np.argsort(np.abs(v))[::-1][:k]], dense),
         ],
     )
+
+
+ROUNDING_CHOICES = ("nearest", "stochastic", "the same")
+
+
+def check_rounding_prediction(answer: Any) -> Verdict:
+    """``answer``: which 2-bit quantization, averaged over 100 clients that send the *same* update, lands
+    closer to that update: rounding to the "nearest" level, "stochastic" rounding, or "the same"?"""
+    if isinstance(answer, str) and answer.strip().lower() not in ROUNDING_CHOICES:
+        return Verdict(False, f"✗ Not yet: answer with one of {ROUNDING_CHOICES}, got {answer!r}.")
+    return check_value(answer.strip().lower() if isinstance(answer, str) else answer, "stochastic", (
+        "Rounding to the nearest level gives every client the same codes, so their average has exactly the error of "
+        "one of them: averaging removes nothing. Stochastic rounding is right on average (unbiased), and the errors "
+        "of independent draws cancel: the average's error shrinks like 1/sqrt(number of clients)."))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function
+from course_utils.exercises.core import Verdict, check_function, check_value
 
 
 def _round_success_probability(num_sampled: int, failure_rate: float, min_fit_successes: int) -> float:
@@ -202,3 +202,18 @@ def check_round_continues(fn: Callable[[int, int, int, bool], bool]) -> Verdict:
              "even with accept_failures=True a round needs at least min_fit_successes successes."),
         ],
     )
+
+
+COVERAGE_CHOICES = ("fewer", "about the same", "more")
+
+
+def check_coverage_prediction(answer: Any) -> Verdict:
+    """``answer``: does covering 10,000 clients at 100 per round take "fewer", "about the same" or "more"
+    rounds than covering 1,000 clients at 10 per round (every client sampled at least once)?"""
+    if isinstance(answer, str) and answer.strip().lower() not in COVERAGE_CHOICES:
+        return Verdict(False, f"✗ Not yet: answer with one of {COVERAGE_CHOICES}, got {answer!r}.")
+    return check_value(answer.strip().lower() if isinstance(answer, str) else answer, "more", (
+        "Both sample 1% of the clients per round, so a given client waits about 100 rounds for its turn in both. "
+        "But everyone must have had a turn, and the last of 10,000 clients are found later than the last of 1,000: "
+        "the coupon collector needs about N/K * (ln N + 0.58) rounds on average, 979 against 749. "
+        "Run rounds_until_all_seen on both to see it."))
