@@ -32,7 +32,8 @@ from course_utils.training import model_device
 
 Parameters = list[np.ndarray]
 
-BATCHED_MIN_CLIENTS = 32  # measured in benchmarks/batched_threshold.py: below this, sequential is as fast
+BATCHED_MIN_CLIENTS = 32  # rounds of fewer clients stay sequential (why: run_simulation's docstring)
+BATCHED_CHUNK = 512  # clients in one batched computation at most: larger chunks were slower per example (memory-bound)
 COURSE_MODELS = (SmallCNN, MLP, LogisticRegression)
 
 
@@ -149,7 +150,7 @@ def fit_batched(clients: list[Client], parameters: Parameters, config: dict) -> 
                 else:
                     w.index_add_(0, chosen, g, alpha=-lr)
         total_loss[active] += data_losses.detach().cpu().numpy().astype(np.float64)
-    arrays = [w.detach().cpu().numpy().copy() for w in stacked.values()]
+    arrays = [w.detach().cpu().numpy() for w in stacked.values()]  # the arrays now own the stacked tensors' memory
     return [([a[k] for a in arrays], len(c.train_data), {"train_loss": float(total_loss[k] / steps[k])})
             for k, c in enumerate(clients)]
 

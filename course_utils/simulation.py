@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from course_utils.aggregate import Parameters, check_results, check_update
-from course_utils.batched import BATCHED_MIN_CLIENTS, fit_batched, split_batchable
+from course_utils.batched import BATCHED_CHUNK, BATCHED_MIN_CLIENTS, fit_batched, split_batchable
 from course_utils.client import Client
 from course_utils.checks import check_integer, check_number
 from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped
@@ -207,7 +207,8 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
     ``batched="auto"``: together only if at least ``BATCHED_MIN_CLIENTS`` sampled clients can be
     (see :func:`course_utils.batched.split_batchable`), the others one by one; ``True``: every
     sampled client must be batchable (``ValueError`` otherwise). The batched computation is one
-    call under ``round_timeout``: if it fails or times out, every client in it fails.
+    call under ``round_timeout`` (one per ``BATCHED_CHUNK`` clients): if it fails or times out, every
+    client in it fails.
     """
     results: dict[int, FitRes] = {}
     failures: dict[int, BaseException] = {}
@@ -224,7 +225,8 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
                          "use batched='auto' to train such clients one by one")
     if len(together) < BATCHED_MIN_CLIENTS and batched == "auto":
         together = []
-    alone = [i for i in range(len(built)) if i not in set(together)]
+    chosen = set(together)
+    alone = [i for i in range(len(built)) if i not in chosen]
     for i in alone:
         cid, client = built[i]
         try:
@@ -235,8 +237,8 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
             results[cid] = FitRes(cid, new_parameters, num_examples, metrics)
         except (Exception, SystemExit) as error:
             failures[cid] = error
-    if together:
-        group = [built[i] for i in together]
+    for first in range(0, len(together), BATCHED_CHUNK):  # a chunk at a time: the working memory stays bounded
+        group = [built[i] for i in together[first : first + BATCHED_CHUNK]]
         try:
             outcomes = call_with_timeout(lambda: fit_batched([c for _, c in group], parameters, config), round_timeout,
                                          f"the batched fit of {len(group)} clients")
@@ -336,9 +338,11 @@ def run_simulation(
     (:mod:`course_utils.batched`); each client still draws its own mini-batches, so the
     results equal the sequential ones up to float rounding (about 1e-6, not bit for bit).
     ``"auto"`` (the default) takes the batched path in a round that samples at least
-    ``BATCHED_MIN_CLIENTS`` (32) such clients, where it pays (``benchmarks/README.md``), and
-    trains any other sampled client one by one; below 32 every round is sequential, so
-    results do not change with the engine. ``False``: always sequential. ``True``: batched in
+    ``BATCHED_MIN_CLIENTS`` (32) such clients, and trains any other sampled client one by one.
+    The batched path is faster from a few clients on (``benchmarks/README.md``: at 1,000
+    clients of one or two digits, several times faster), but rounds of fewer than 32 clients,
+    those of every notebook up to notebook 05, stay on the reference path, so that their
+    stored results are the sequential path's, bit for bit. ``False``: always sequential. ``True``: batched in
     every round, and a ``ValueError`` if a sampled client cannot be batched. On the batched
     path ``round_timeout`` limits the one batched computation, and if it fails every client
     in it fails.
