@@ -519,7 +519,8 @@ class DPFedAvg(FedAvg):
         """The privacy spent by ``num_rounds`` rounds over ``num_clients`` clients, for this strategy's sampling.
 
         Central mode: the model's user-level epsilon (:func:`dp_fedavg_epsilon` with this
-        ``sampling``). Local mode: each client's (:func:`local_dp_epsilon`), for a client
+        ``sampling``), the same with adaptive clipping (its count is paid for by the updates' share
+        of ``noise_multiplier``, see :func:`adaptive_noise_multipliers`). Local mode: each client's (:func:`local_dp_epsilon`), for a client
         sampled in every round (the worst case).
         """
         if self.mode == "central":

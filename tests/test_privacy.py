@@ -843,3 +843,22 @@ def test_fixed_clipping_noise_is_what_it_was_before_adaptive_clipping():
     """purpose=0 keeps the seeded noise of every earlier lesson: the generator of [seed, round, stream]."""
     assert np.array_equal(noise_rng(4, 2, 1).normal(size=5), np.random.default_rng([4, 2, 1]).normal(size=5))
     assert not np.array_equal(noise_rng(4, 2, 0, purpose=1).normal(size=5), noise_rng(4, 2, 0).normal(size=5))
+
+
+def test_flower_adaptive_clipping_counts_clipped_updates_so_its_bound_moves_away_from_the_median():
+    """Flower 1.42's server-side adaptive clipping, without noise, on norms of median 1 from C = 0.5: C falls; ours rises."""
+    serverapp = pytest.importorskip("flwr.serverapp")
+    from flwr.supercore.differential_privacy import adaptive_clip_inputs_inplace
+
+    flower = serverapp.strategy.DifferentialPrivacyServerSideAdaptiveClipping(
+        serverapp.strategy.FedAvg(), noise_multiplier=0.0, num_sampled_clients=20, initial_clipping_norm=0.5)
+    generator = np.random.default_rng(0)
+    for _ in range(20):
+        norms = np.exp(generator.normal(0.0, 0.3, 20))
+        bits = sum(int(adaptive_clip_inputs_inplace([np.array([n, 0.0])], flower.clipping_norm)) for n in norms)
+        flower._geometric_update(flower._noisy_fraction(bits, 20))
+    ours = run_on_norms(adaptive(clip_norm=0.5, noise_multiplier=0.0, fraction_fit=0.2), lognormal_norms(1.0),
+                        num_rounds=20)
+
+    assert flower.clipping_norm < 0.1  # away from the median, towards 0
+    assert abs(ours[-1] - 1.0) < 0.2  # towards the median
