@@ -43,6 +43,8 @@ from typing import IO, Any
 
 import psutil  # in requirements.txt (Jupyter needs it too), and on Colab
 
+from course_utils.checks import check_integer
+
 LOCALHOST = "127.0.0.1"
 
 # What the processes need besides the current environment: no telemetry or update check
@@ -68,6 +70,11 @@ CONFIG_KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 # How a streamed run's log reports a run that failed (see Flower's reference of exit codes).
 _RUN_FAILED = re.compile(r"^ERROR\s*:\s*Exit Code: (\d+)", re.MULTILINE)
 
+# What Ray (Flower's simulation engine) prints when its node did not start in time: on a loaded machine its
+# dashboard agent can take longer than the 15 s its raylet waits for it (Ray 2.55 has no setting for that wait).
+RAY_START_TIMEOUT = "The current node timed out during startup"
+RAY_START_ATTEMPTS = 3  # how often flwr_run submits a run whose simulation engine did not start
+
 # Generous ceilings for waiting on work: a loaded 2-core machine can take minutes to start Ray.
 START_TIMEOUT = 300.0  # seconds for a SuperLink to answer once started
 IDLE_TIMEOUT = 300.0  # seconds `flwr run` may go without printing a line before it is stopped
@@ -75,6 +82,10 @@ IDLE_TIMEOUT = 300.0  # seconds `flwr run` may go without printing a line before
 
 class FlowerError(RuntimeError):
     """A Flower process or ``flwr run`` failed; the message ends with the end of its output."""
+
+
+class RayStartTimeout(FlowerError):
+    """``flwr run`` failed because Flower's simulation engine (Ray) did not start in time."""
 
 
 def flower_executable(name: str) -> str:
@@ -526,13 +537,40 @@ def flwr_run(
     federation_config: Mapping[str, Any] | None = None,
     idle_timeout: float = IDLE_TIMEOUT,
     timeout: float | None = None,
+    attempts: int = RAY_START_ATTEMPTS,
 ) -> str:
     """Run the app with ``flwr run ... --stream``, wait for the run to end, and return its log.
 
     It waits as long as the run makes progress: it stops ``flwr`` and raises FlowerError (with the
     end of the log) when no line of output came for ``idle_timeout`` seconds, when the run takes
     longer than ``timeout`` seconds in all (None: no limit), or when ``flwr`` or the run fails.
+    A run whose simulation engine (Ray) failed to start (``RAY_START_TIMEOUT``, a loaded machine)
+    is submitted again, up to ``attempts`` times in all; the log returned says how often.
     """
+    check_integer("attempts", attempts, 1)
+    retried = []
+    for attempt in range(1, attempts + 1):
+        try:
+            return "".join(retried) + _flwr_run_once(app_dir, connection, env, run_config, federation_config,
+                                                     idle_timeout, timeout)  # fmt: skip
+        except RayStartTimeout:
+            if attempt == attempts:
+                raise
+            retried.append(f"(attempt {attempt}: Ray did not start in time on this loaded machine; "
+                           "submitting the run again)\n")
+    raise AssertionError("unreachable")
+
+
+def _flwr_run_once(
+    app_dir: str | Path,
+    connection: str,
+    env: Mapping[str, str],
+    run_config: Mapping[str, Any] | None,
+    federation_config: Mapping[str, Any] | None,
+    idle_timeout: float,
+    timeout: float | None,
+) -> str:
+    """One ``flwr run``: see :func:`flwr_run`."""
     command = flwr_run_command(app_dir, connection, run_config, federation_config)
     lines: list[str] = []
     last = [time.monotonic()]
@@ -553,6 +591,9 @@ def flwr_run(
     tail = "\n".join(output.splitlines()[-30:])
     if problem is not None:
         raise FlowerError(f"`{show(command)}` {problem}, and was stopped:\n{tail}")
+    if RAY_START_TIMEOUT in output:
+        raise RayStartTimeout(f"`{show(command)}`: Flower's simulation engine (Ray) did not start in time "
+                              f"({RAY_START_TIMEOUT!r}):\n{tail}")
     if process.returncode != 0:
         raise FlowerError(f"`{show(command)}` exited with code {process.returncode}:\n{tail}")
     if failed := _RUN_FAILED.search(output):  # `flwr run --stream` exits with 0 even when the run failed

@@ -364,3 +364,41 @@ def test_stop_ends_only_the_processes_it_is_given_and_theirs(monkeypatch):
     finally:
         flower_processes.stop([tenth], timeout=5)
     assert tenth.poll() is not None
+
+
+# A fake `flwr run` whose simulation engine fails to start the first `failures` times (a counter file says
+# how often it ran), then finishes.
+RAY_FLAKY = """
+import sys
+from pathlib import Path
+counter, failures = Path(sys.argv[1]), int(sys.argv[2])
+runs = int(counter.read_text()) + 1 if counter.exists() else 1
+counter.write_text(str(runs))
+if runs <= failures:
+    print("Exception: The current node timed out during startup. This could happen because ...")
+    print("RuntimeError: Simulation Runtime crashed.")
+    print("ERROR :     Exit Code: 700")
+else:
+    print("INFO :      Strategy execution finished in 1.00s")
+"""
+
+
+def test_flwr_run_submits_again_a_run_whose_ray_did_not_start(monkeypatch, tmp_path):
+    counter = tmp_path / "runs"
+    _as_flwr(monkeypatch, sys.executable, "-c", RAY_FLAKY, str(counter), "2")
+    log = flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=3)
+    assert counter.read_text() == "3"
+    assert "finished in" in log and log.count("Ray did not start in time") == 2
+
+
+def test_flwr_run_gives_up_after_its_attempts_and_never_retries_other_failures(monkeypatch, tmp_path):
+    counter = tmp_path / "runs"
+    _as_flwr(monkeypatch, sys.executable, "-c", RAY_FLAKY, str(counter), "5")
+    with pytest.raises(flower_processes.RayStartTimeout, match="did not start in time"):
+        flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=2)
+    assert counter.read_text() == "2"
+    _python_as_flwr(monkeypatch, "print('ERROR :     Exit Code: 700')")  # another failure: reported at once
+    with pytest.raises(flower_processes.FlowerError, match="exit code 700"):
+        flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=3)
+    with pytest.raises(ValueError, match="attempts"):
+        flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=0)

@@ -152,3 +152,88 @@ def check_array_record_conversion(
             return Verdict(False, f"✗ to_record: reading your ArrayRecord back gives different arrays: {problem}.")
     return Verdict(True, "✓ Correct: parameters -> ArrayRecord -> parameters keeps every array, "
                          "its order and its dtype.")
+
+
+# The exercise's setting: the app's FedAvg samples half of 10 SuperNodes; the wrapper clips to 1.0, adds noise of
+# multiplier 1.2, and Flower's accountant reports epsilon at delta 1e-5.
+DP_EXERCISE = {"num_nodes": 10, "fraction_train": 0.5, "noise_multiplier": 1.2, "clipping_norm": 1.0, "delta": 1e-5}
+
+
+def _dp_wrapper_problem(wrapped: Any, strategy: Any, setting: dict[str, float]) -> str | None:
+    """What is wrong with ``wrapped`` as the exercise's DP wrapper of ``strategy``, or None."""
+    from flwr.serverapp import strategy as flower_strategies
+
+    if isinstance(wrapped, flower_strategies.DifferentialPrivacyClientSideFixedClipping):
+        return ("the client-side wrapper expects every ClientApp to clip its own update (fixedclipping_mod); "
+                "the app's ClientApp has no such mod, so nothing would be clipped. Let the server clip: "
+                "DifferentialPrivacyServerSideFixedClipping.")
+    if isinstance(wrapped, (flower_strategies.DifferentialPrivacyServerSideAdaptiveClipping,
+                            flower_strategies.DifferentialPrivacyClientSideAdaptiveClipping)):
+        return "the exercise asks for a fixed clipping norm of 1.0, not adaptive clipping."
+    if not isinstance(wrapped, flower_strategies.DifferentialPrivacyServerSideFixedClipping):
+        return (f"expected a DifferentialPrivacyServerSideFixedClipping, got {type(wrapped).__name__}. Hint: "
+                "from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping.")
+    if wrapped.strategy is not strategy:
+        return "wrap the strategy you were given (the app's FedAvg), not a new one: its settings would be lost."
+    if (wrapped.noise_multiplier, wrapped.clipping_norm) == (setting["clipping_norm"], setting["noise_multiplier"]):
+        return "noise_multiplier and clipping_norm are swapped: the noise multiplier is 1.2, the clipping norm 1.0."
+    for name in ("noise_multiplier", "clipping_norm"):
+        if getattr(wrapped, name) != setting[name]:
+            return f"{name} should be {setting[name]}, got {getattr(wrapped, name)}."
+    sampled = int(setting["fraction_train"] * setting["num_nodes"])
+    if wrapped.num_sampled_clients != sampled:
+        return (f"num_sampled_clients is the number of clients that train in a round, fraction_train x nodes = "
+                f"{sampled}, not {wrapped.num_sampled_clients}: the noise's std is noise_multiplier x clipping_norm / "
+                "num_sampled_clients, and the accountant checks every round against it.")
+    if wrapped.accountant is None:
+        return ("no accountant: privacy_spent() would return None. Pass accountant=RdpAccountant(PrivacyConfig(...)) "
+                "(both from flwr.serverapp).")
+    config = wrapped.accountant.config
+    if config.population_size != setting["num_nodes"]:
+        return (f"the accountant's population_size is the number of SuperNodes clients are drawn from, "
+                f"{setting['num_nodes']}, not {config.population_size}.")
+    if config.target_delta != setting["delta"]:
+        return f"the accountant's target_delta should be {setting['delta']}, got {config.target_delta}."
+    return None
+
+
+def check_flower_dp_wrapper(wrap: Callable[[Any], Any]) -> Verdict:
+    """``wrap(strategy)``: Flower's ``FedAvg`` ``strategy`` (``fraction_train=0.5`` of 10 SuperNodes) wrapped for
+    central DP as ``DP_EXERCISE`` says: the server clips, Flower's RDP accountant reports epsilon."""
+    if missing := _flower_missing():
+        return missing
+    from flwr.serverapp.strategy import FedAvg
+
+    setting = DP_EXERCISE
+    strategy = FedAvg(fraction_train=setting["fraction_train"], min_train_nodes=2,
+                      min_available_nodes=setting["num_nodes"])  # fmt: skip
+    try:
+        wrapped = wrap(strategy)
+    except NotImplementedError:
+        return Verdict(False, "Not answered yet: replace `raise NotImplementedError` with your code, then run this "
+                              "cell again.")
+    except Exception as error:  # Flower refuses some combinations itself, with a message worth showing
+        return Verdict(False, f"✗ Not yet: your function raised {type(error).__name__}: {error}")
+    problem = _dp_wrapper_problem(wrapped, strategy, setting)
+    if problem:
+        return Verdict(False, f"✗ Not yet: {problem}")
+    return Verdict(True, "✓ Correct: the server clips every update to 1.0, adds noise of std 1.2 x 1.0 / 5 to the "
+                         "average, and the accountant composes one Gaussian release per round.")
+
+
+def check_epsilon_growth_prediction(answer: Any, epsilon_short: float, epsilon_long: float, factor: int) -> Verdict:
+    """``answer``: the predicted ratio ``epsilon_long / epsilon_short``, where the long run has ``factor`` times the
+    rounds; right within 15% of the measured ratio."""
+    if answer is None or answer is Ellipsis:
+        return Verdict(False, "Not answered yet: set your prediction in the cell above, then run this cell again.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)) or answer <= 0:
+        return Verdict(False, f"✗ The prediction must be a positive number (a ratio of epsilons), got {answer!r}.")
+    measured = epsilon_long / epsilon_short
+    explanation = (f"Measured: epsilon {epsilon_short:.3g} -> {epsilon_long:.3g}, {measured:.2f} times for {factor} "
+                   f"times the rounds. Under RDP, T Gaussian releases of multiplier z cost T*alpha/(2 z^2) at order "
+                   "alpha, plus log(1/delta)/(alpha - 1) to convert: with little noise the first term dominates and "
+                   "epsilon grows almost in proportion to T; with much noise the best alpha shrinks as T grows and "
+                   "epsilon grows more like sqrt(T).")
+    if abs(float(answer) - measured) <= 0.15 * measured:
+        return Verdict(True, f"✓ Right: you predicted {float(answer):.2f}. {explanation}")
+    return Verdict(False, f"✗ Not quite: you predicted {float(answer):.2f}. {explanation}")
