@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -99,12 +100,21 @@ def run_flower() -> float:
     return accuracy[-1] if accuracy else float("nan")
 
 
-def one_process(side: str) -> float:
-    """Seconds for one whole process of ``side``, from its start to its exit."""
+def one_process(side: str, timeout: float) -> float:
+    """Seconds for one whole process of ``side``, from its start to its exit (its process group is
+    killed after ``timeout`` seconds: when Ray's node fails to start, Flower's simulation hangs)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FLWR_TELEMETRY_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--side", side], env=env, capture_output=True, text=True)
+    process = subprocess.Popen([sys.executable, __file__, "--side", side], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise RuntimeError(f"the {side} process did not finish within {timeout:.0f} s (killed)") from None
     seconds = time.perf_counter() - start
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if done.returncode != 0:
         raise RuntimeError(f"the {side} process failed:\n{done.stderr[-3000:]}")
     print(f"  {side}: {seconds:.1f} s, {done.stdout.strip().splitlines()[-1]}", flush=True)
@@ -114,6 +124,7 @@ def one_process(side: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds a process may take before it is killed")
     parser.add_argument("--side", choices=("course", "flower"), help="run one side in this process")
     args = parser.parse_args()
     if args.side:
@@ -126,7 +137,7 @@ def main() -> None:
     ratios = []
     for pair in range(args.pairs):
         print(f"pair {pair + 1}:", flush=True)
-        course, flower = one_process("course"), one_process("flower")
+        course, flower = one_process("course", args.timeout), one_process("flower", args.timeout)
         ratios.append(flower / course)
         print(f"  ratio {ratios[-1]:.1f}", flush=True)
     print(f"Flower / course_utils, whole process: median {statistics.median(ratios):.1f} over {args.pairs} pairs "

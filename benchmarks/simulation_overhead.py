@@ -2,7 +2,9 @@
 
 Times a FedAvg simulation (10 IID clients, 1 local epoch, 10 rounds, digits, small CNN, no
 evaluation) against the same number of SGD steps, with the same batch size, done centrally
-in one loop. Prints both times (median of --repeats runs) and their ratio; goal <= 1.15.
+in one loop, the two back to back in each repeat (the same load for both). Prints both times
+(medians of --repeats runs) and the median of the repeats' ratios; goal <= 1.05. Ten clients are
+below run_simulation's batched threshold: this is the sequential path, the course's reference.
 
     python benchmarks/simulation_overhead.py [--repeats 5] [--with-evaluation] [--threads 1]
 """
@@ -68,10 +70,12 @@ def main() -> None:
         simulation.append(seconds)
         central.append(time_central(steps))
     sim, cen = statistics.median(simulation), statistics.median(central)
+    ratio = statistics.median(s / c for s, c in zip(simulation, central))
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
     print(f"SGD steps: {steps} (batch {DEFAULT_FIT_CONFIG['batch_size']}), evaluation: {args.with_evaluation}")
     print(f"simulation: {sim:.3f} s   central loop: {cen:.3f} s   (medians of {args.repeats})")
-    print(f"overhead ratio: {sim / cen:.3f}   (goal: at most 1.15)")
+    print(f"ratios: {', '.join(f'{s / c:.3f}' for s, c in zip(simulation, central))}")
+    print(f"overhead ratio (median of the repeats' ratios): {ratio:.3f}   (goal: at most 1.05)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from course_utils.training import model_device
 
 Parameters = list[np.ndarray]
 
-BATCHED_MIN_CLIENTS = 32  # rounds of fewer clients stay sequential (why: run_simulation's docstring)
+BATCHED_MIN_CLIENTS = 64  # rounds of fewer clients stay sequential (why: run_simulation's docstring)
 BATCHED_CHUNK = 512  # clients in one batched computation at most: larger chunks were slower per example (memory-bound)
 COURSE_MODELS = (SmallCNN, MLP, LogisticRegression)
 

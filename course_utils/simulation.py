@@ -338,11 +338,12 @@ def run_simulation(
     (:mod:`course_utils.batched`); each client still draws its own mini-batches, so the
     results equal the sequential ones up to float rounding (about 1e-6, not bit for bit).
     ``"auto"`` (the default) takes the batched path in a round that samples at least
-    ``BATCHED_MIN_CLIENTS`` (32) such clients, and trains any other sampled client one by one.
-    The batched path is faster from a few clients on (``benchmarks/README.md``: at 1,000
-    clients of one or two digits, several times faster), but rounds of fewer than 32 clients,
-    those of every notebook up to notebook 05, stay on the reference path, so that their
-    stored results are the sequential path's, bit for bit. ``False``: always sequential. ``True``: batched in
+    ``BATCHED_MIN_CLIENTS`` (64) such clients, and trains any other sampled client one by one.
+    The batched path is already faster at 10 clients (``benchmarks/README.md``), but rounds
+    of fewer than 64 stay on the reference path, so that the notebooks' stored results,
+    made on it, do not change: notebook 05 samples up to 50 clients a round, and notebook
+    09's Poisson sampling (20 expected of 200) reaches 32 to 35 in a few rounds. Ask for
+    ``batched=True`` to train smaller rounds together. ``False``: always sequential. ``True``: batched in
     every round, and a ``ValueError`` if a sampled client cannot be batched. On the batched
     path ``round_timeout`` limits the one batched computation, and if it fails every client
     in it fails.

@@ -136,12 +136,12 @@ class CountingFit:
 def test_auto_batches_only_large_rounds(images, monkeypatch, num_sampled, expect_batched):
     counting = CountingFit()
     monkeypatch.setattr(simulation, "fit_batched", counting)
-    client_fn, model_fn = population(images, 40)
-    strategy = FedAvg(fraction_fit=num_sampled / 40, fraction_evaluate=0)
+    client_fn, model_fn = population(images, 80, model_name="mlp")
+    strategy = FedAvg(fraction_fit=num_sampled / 80, min_fit_clients=num_sampled, fraction_evaluate=0)
     start = get_parameters(model_fn())
-    auto = run_simulation(client_fn, 40, 2, strategy, start, seed=1, progress=False)[0]
+    auto = run_simulation(client_fn, 80, 2, strategy, start, seed=1, progress=False)[0]
     assert counting.calls == ([num_sampled] * 2 if expect_batched else [])
-    sequential = run_simulation(client_fn, 40, 2, strategy, start, seed=1, progress=False, batched=False)[0]
+    sequential = run_simulation(client_fn, 80, 2, strategy, start, seed=1, progress=False, batched=False)[0]
     if expect_batched:
         assert_parameters_close(auto, sequential)
     else:  # below the threshold "auto" is the sequential path, bit for bit
@@ -151,17 +151,17 @@ def test_auto_batches_only_large_rounds(images, monkeypatch, num_sampled, expect
 def test_auto_trains_other_clients_one_by_one(images, monkeypatch):
     counting = CountingFit()
     monkeypatch.setattr(simulation, "fit_batched", counting)
-    client_fn, model_fn = population(images, 40)
+    client_fn, model_fn = population(images, 80, model_name="mlp")
     unreliable = make_unreliable(client_fn, failure_rate=0.3, seed=0)
     strategy = FedAvg(fraction_fit=1.0, fraction_evaluate=0)
-    _, history = run_simulation(unreliable, 40, 1, strategy, get_parameters(model_fn()), progress=False)
+    _, history = run_simulation(unreliable, 80, 1, strategy, get_parameters(model_fn()), progress=False)
     assert counting.calls == []  # fault wrappers keep their own fit
     assert history.failures[1]  # and their dropouts still happen
 
     mixed = lambda cid: unreliable(cid) if cid < 5 else client_fn(cid)  # noqa: E731
-    auto = run_simulation(mixed, 40, 1, strategy, get_parameters(model_fn()), progress=False)
-    sequential = run_simulation(mixed, 40, 1, strategy, get_parameters(model_fn()), progress=False, batched=False)
-    assert counting.calls == [35]
+    auto = run_simulation(mixed, 80, 1, strategy, get_parameters(model_fn()), progress=False)
+    sequential = run_simulation(mixed, 80, 1, strategy, get_parameters(model_fn()), progress=False, batched=False)
+    assert counting.calls == [75]
     assert_parameters_close(auto[0], sequential[0])
     assert auto[1].failures == sequential[1].failures
 

@@ -320,3 +320,11 @@ def test_epoch_seed_refuses_bad_input(seed, epoch):
 
     with pytest.raises((TypeError, ValueError), match="seed|epoch"):
         epoch_seed(seed, epoch)
+
+
+def test_training_runs_where_the_model_is():
+    from course_utils.training import model_device
+
+    model = make_model("mlp", (4,), 2, device="cpu")
+    assert model_device(model) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
