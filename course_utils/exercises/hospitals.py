@@ -150,3 +150,36 @@ def check_pooled_std(fn: Callable[[HospitalStats], float]) -> Verdict:
              "that is the root mean square; subtract the squared mean: variance = Q / N - (S / N)**2."),
         ],
     )
+
+
+RECORD_EPSILON_ANSWERS = ("more", "less")
+
+
+def check_record_epsilon_prediction(
+    prediction: Any, noise_multiplier: float, num_patients: int, batch_size: int, epochs: int, delta: float,
+    factor: int = 4,
+) -> Verdict:
+    """``prediction``: does a hospital of ``factor`` times ``num_patients`` spend "more" or "less" record-level epsilon?
+
+    Both train ``epochs`` epochs of DP-SGD with the same ``noise_multiplier`` and ``batch_size``;
+    the check runs Opacus's accountant (``course_utils.dp_sgd.record_epsilon``) for both and explains.
+    """
+    from course_utils.dp_sgd import record_epsilon, sample_rate
+
+    spent = {}
+    for n in (num_patients, factor * num_patients):
+        q = sample_rate(n, batch_size)
+        spent[n] = (q, epochs * round(1 / q), record_epsilon(noise_multiplier, q, epochs * round(1 / q), delta))
+    (q_small, t_small, e_small), (q_big, t_big, e_big) = spent.values()
+    expected = "more" if e_big > e_small else "less"
+    explanation = (f"The accountant says: {num_patients} patients, q = {q_small:.3f}, {t_small} steps: epsilon "
+                   f"{e_small:.2f}; {factor * num_patients} patients, q = {q_big:.3f}, {t_big} steps: epsilon "
+                   f"{e_big:.2f}. More patients take more steps per epoch, but each patient is in a batch less "
+                   "often, and that sampling is what DP-SGD's privacy is made of: the privacy loss of one step "
+                   "grows about like q squared, while the steps only grow like 1 / q. A patient hides better in a "
+                   "larger crowd.")
+    if isinstance(prediction, str) and prediction.strip().lower() in RECORD_EPSILON_ANSWERS:
+        prediction = prediction.strip().lower()
+    elif prediction is not None and prediction is not Ellipsis:
+        explanation = f"Answer with one of {RECORD_EPSILON_ANSWERS}, not {prediction!r}. " + explanation
+    return check_value(prediction, expected, explanation)
