@@ -730,65 +730,6 @@ def test_check_largest_class_share_says_not_answered_yet():
     assert check_largest_class_share(unanswered).message.startswith("Not answered yet")
 
 
-def test_check_slowest_alpha_wants_the_smallest_alpha_and_explains():
-    from course_utils.exercises import check_slowest_alpha
-
-    assert check_slowest_alpha(0.05, [50, 0.5, 0.05, 5])
-    verdict = check_slowest_alpha(50, [50, 0.5, 0.05, 5])
-    assert not verdict
-    assert "The smallest alpha, 0.05, is the most skewed." in verdict.message
-    assert check_slowest_alpha(None, [1, 0.1]).message.startswith("Not answered yet")
-
-
-def test_check_proximal_term_accepts_the_right_answer():
-    from course_utils.exercises import check_proximal_term
-
-    def proximal_term(parameters, global_parameters, mu):
-        return mu / 2 * sum(np.sum((w - g) ** 2) for w, g in zip(parameters, global_parameters))
-
-    assert check_proximal_term(proximal_term)
-
-
-def test_check_proximal_term_reference_on_a_hand_computed_case():
-    from course_utils.exercises.heterogeneity import _proximal_term
-
-    # differences 3, 4 (one layer) and 12 (another): squared distance 9 + 16 + 144 = 169
-    parameters, global_parameters = [np.array([3.0, 4.0]), np.array([12.0])], [np.zeros(2), np.zeros(1)]
-
-    assert _proximal_term(parameters, global_parameters, 0.5) == pytest.approx(42.25)
-
-
-def _squared(w, g):
-    return sum(float(np.sum((np.asarray(a, np.float64) - b) ** 2)) for a, b in zip(w, g))
-
-
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        (lambda w, g, mu: mu * _squared(w, g), "you left out the 1/2"),
-        (lambda w, g, mu: _squared(w, g) / 2, "multiply by mu"),
-        (lambda w, g, mu: mu / 2 * np.sqrt(_squared(w, g)), "SQUARED distance"),
-        (lambda w, g, mu: mu / 2 * sum(float(np.linalg.norm(a - b)) for a, b in zip(w, g)), "one norm per layer"),
-    ],
-)
-def test_check_proximal_term_rejects_typical_mistakes_with_a_hint(wrong, hint):
-    from course_utils.exercises import check_proximal_term
-
-    verdict = check_proximal_term(wrong)
-
-    assert not verdict
-    assert verdict.message.startswith("✗ Not yet") and hint in verdict.message
-
-
-def test_check_proximal_term_says_not_answered_yet():
-    from course_utils.exercises import check_proximal_term
-
-    def unanswered(parameters, global_parameters, mu):
-        raise NotImplementedError
-
-    assert check_proximal_term(unanswered).message.startswith("Not answered yet")
-
-
 # Notebook 05 · Client selection, failures and stragglers ----------------------------------------
 
 

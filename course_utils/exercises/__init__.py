@@ -34,7 +34,7 @@ from course_utils.exercises.flower import (
     check_flower_dp_wrapper,
     check_flower_fedavg_arguments,
 )
-from course_utils.exercises.heterogeneity import check_largest_class_share, check_proximal_term, check_slowest_alpha
+from course_utils.exercises.heterogeneity import check_fedprox_local_optimum, check_largest_class_share
 from course_utils.exercises.hospitals import check_biggest_gain, check_malignant_recall, check_pooled_std
 from course_utils.exercises.local_data import check_unseen_fraction, check_update_bytes, check_worst_client
 from course_utils.exercises.privacy import (
@@ -50,8 +50,8 @@ __all__ = [
     "check_array_record_conversion", "check_biggest_gain", "check_client_updates", "check_clip_update",
     "check_coordinate_median", "check_dropout_tolerance", "check_federated_mean", "check_flower_fedavg_arguments",
     "check_function", "check_laplace_scale", "check_largest_class_share", "check_malignant_recall", "check_mask_pair",
-    "check_pooled_std", "check_proximal_term", "check_quantized_bytes", "check_round_continues",
-    "check_round_success_probability", "check_round_times", "check_slowest_alpha", "check_smaller_epsilon",
+    "check_fedprox_local_optimum", "check_pooled_std", "check_quantized_bytes", "check_round_continues",
+    "check_round_success_probability", "check_round_times", "check_smaller_epsilon",
     "check_top_k_vector", "check_unseen_fraction", "check_update_bytes", "check_value", "check_weighted_average",
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
     "check_clipping_prediction", "check_membership_guess", "check_recover_input", "check_coverage_prediction",

@@ -1,15 +1,13 @@
-"""Exercise checks: heterogeneous data: skew and the proximal term."""
+"""Exercise checks: heterogeneous data: how skewed a split is, and where FedProx's local training ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function, check_value
+from course_utils.exercises.core import Verdict, check_function
 from course_utils.exercises.local_data import _random_label_distribution
-from course_utils.exercises.rounds import _random_client_results
 
 
 def _largest_class_share(counts: np.ndarray) -> float:
@@ -42,50 +40,54 @@ def check_largest_class_share(fn: Callable[[np.ndarray], float]) -> Verdict:
     )
 
 
-def check_slowest_alpha(answer: Any, alphas: Sequence[float]) -> Verdict:
-    """``answer``: the Dirichlet concentration among ``alphas`` that should slow FedAvg down the most."""
-    alphas = sorted(float(a) for a in alphas)
-    explanation = (
-        f"alpha is the concentration of the Dirichlet draw that shares each class among the clients. A large alpha "
-        f"(here {alphas[-1]:g}) gives every client almost the same share of every class: nearly IID. A small alpha "
-        f"puts most of each class on one or two clients, so every client sees few labels and the clients' updates "
-        f"pull in different directions. The smallest alpha, {alphas[0]:g}, is the most skewed."
-    )
-    return check_value(answer, alphas[0], explanation)
+def _fedprox_local_optimum(A: np.ndarray, c: np.ndarray, w_global: np.ndarray, mu: float) -> np.ndarray:
+    """Reference: the minimum of ``1/2 (w - c)^T A (w - c) + mu/2 ||w - w_global||^2``.
+
+    The gradient ``A (w - c) + mu (w - w_global)`` is zero where ``(A + mu I) w = A c + mu w_global``.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    return np.linalg.solve(A + mu * np.eye(len(c)), A @ np.asarray(c, np.float64) + mu * np.asarray(w_global, np.float64))
 
 
-def _proximal_term(parameters: list[np.ndarray], global_parameters: list[np.ndarray], mu: float) -> float:
-    """Reference: FedProx's penalty mu / 2 * ||w - w_global||^2, all layers taken together."""
-    return float(mu / 2 * _squared_distance(parameters, global_parameters))
+def _random_quadratic_client(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A client's curvature A (symmetric positive definite, 2 to 4 dimensions, not diagonal), its
+    optimum c, a global model w_global and a mu: the toy of notebook 04 with random numbers."""
+    dim = int(rng.integers(2, 5))
+    B = rng.normal(size=(dim, dim))
+    A = B @ B.T + 0.2 * np.eye(dim)
+    return A, rng.normal(size=dim) * 2, rng.normal(size=dim), float(rng.choice([0.1, 0.5, 2.0, 3.0]))
 
 
-def _squared_distance(parameters: list[np.ndarray], global_parameters: list[np.ndarray]) -> float:
-    return float(sum(np.sum((np.asarray(w, np.float64) - np.asarray(g, np.float64)) ** 2)
-                     for w, g in zip(parameters, global_parameters)))
+def check_fedprox_local_optimum(fn: Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]) -> Verdict:
+    """``fn(A, c, w_global, mu)``: where FedProx's local training ends on the loss ``1/2 (w - c)^T A (w - c)``.
 
-
-def _random_parameters_pair(rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-    """A client's parameters, the global ones (same shapes), and a mu whose half is not 1."""
-    (parameters, _), (global_parameters, _) = _random_client_results(rng)[:2]
-    return parameters, global_parameters, float(rng.choice([0.01, 0.1, 0.5, 3.0]))
-
-
-def check_proximal_term(fn: Callable[[list[np.ndarray], list[np.ndarray], float], float]) -> Verdict:
-    """``fn(parameters, global_parameters, mu)``: FedProx's proximal term ``mu / 2 * ||w - w_global||^2``."""
-    def layer_norms(w, g):
-        return sum(float(np.linalg.norm(np.asarray(a, np.float64) - b)) for a, b in zip(w, g))
+    That is the minimum of the loss plus the proximal term ``mu/2 ||w - w_global||^2``, an
+    array of the shape of ``c``.
+    """
+    def solve(matrix, right):
+        return np.linalg.solve(matrix, right)
 
     return check_function(
         fn,
-        _proximal_term,
-        _random_parameters_pair,
+        _fedprox_local_optimum,
+        _random_quadratic_client,
         hints=[
-            (lambda w, g, mu: mu * _squared_distance(w, g),
-             "you left out the 1/2: the term is mu / 2 times the squared distance."),
-            (lambda w, g, mu: _squared_distance(w, g) / 2, "multiply by mu: it sets how hard the term pulls."),
-            (lambda w, g, mu: mu / 2 * np.sqrt(_squared_distance(w, g)),
-             "that is mu / 2 times the distance; the term uses the SQUARED distance (no square root)."),
-            (lambda w, g, mu: mu / 2 * layer_norms(w, g),
-             "you added up one norm per layer; square the differences and add them all up, with no square root."),
+            (lambda A, c, w, mu: c,
+             "that is the client's own optimum, where plain local training (mu = 0) ends. With the proximal term, "
+             "set the whole gradient A (w - c) + mu (w - w_global) to zero and solve for w."),
+            (lambda A, c, w, mu: w,
+             "that is where local training starts; it moves away from w_global until the two pulls balance: "
+             "A (w - c) + mu (w - w_global) = 0."),
+            (lambda A, c, w, mu: (A @ c + mu * w) / (1 + mu),
+             "you divided by a number; the equation (A + mu I) w = A c + mu w_global needs a matrix solve: "
+             "np.linalg.solve(A + mu * np.eye(len(c)), ...)."),
+            (lambda A, c, w, mu: solve(A + mu, A @ c + mu * w),
+             "A + mu adds mu to every entry of A; the term's gradient mu (w - w_global) adds mu only on the "
+             "diagonal: use A + mu * np.eye(len(c))."),
+            (lambda A, c, w, mu: solve(A + mu * np.eye(len(c)), c + mu * w),
+             "the loss's gradient is A (w - c), so the right-hand side is A @ c + mu * w_global, not c + mu * w_global."),
+            (lambda A, c, w, mu: solve(A + mu * np.eye(len(c)), A @ c - mu * w),
+             "check the sign: the gradient of mu/2 ||w - w_global||^2 is + mu (w - w_global), so mu * w_global "
+             "moves to the right-hand side with a plus."),
         ],
     )
