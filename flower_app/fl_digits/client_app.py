@@ -4,8 +4,7 @@ Flower sends a Message; its content holds the global model as an ArrayRecord und
 "arrays" and the round's settings as a ConfigRecord under "config". The handlers turn them
 into the course's parameters (a list of NumPy arrays) and config, call ``Client.fit`` or
 ``Client.evaluate``, and reply with an ArrayRecord and a MetricRecord that carries
-"num-examples", FedAvg's weight, and "unit-weight" (always 1), the weight of an unweighted
-average, which the DP job uses.
+"num-examples", FedAvg's weight.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ def train(msg: Message, context: Context) -> Message:
     parameters = msg.content["arrays"].to_numpy_ndarrays()
     new_parameters, num_examples, metrics = _client(context).fit(parameters, fit_config(msg.content["config"]))
     reply = RecordDict(
-        {"arrays": ArrayRecord(new_parameters),
-         "metrics": MetricRecord({**metrics, "num-examples": num_examples, "unit-weight": 1})}
+        {"arrays": ArrayRecord(new_parameters), "metrics": MetricRecord({**metrics, "num-examples": num_examples})}
     )
     return Message(content=reply, reply_to=msg)
 
