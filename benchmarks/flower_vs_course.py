@@ -41,7 +41,8 @@ def job():
 
     data = load_dataset("digits")
     model_fn = lambda: make_model("cnn", data.input_shape, data.num_classes, seed=SEED)  # noqa: E731
-    client_fn = make_client_fn(data.train, iid(len(data.train), NUM_CLIENTS, SEED), model_fn, test_fraction=0.0, seed=SEED)
+    split = iid(len(data.train), NUM_CLIENTS, SEED)
+    client_fn = make_client_fn(data.train, split, model_fn, test_fraction=0.0, seed=SEED)
     return client_fn, make_evaluate_fn(model_fn, data.test), get_parameters(model_fn())
 
 
@@ -76,7 +77,8 @@ def run_flower() -> float:
                   "learning_rate": float(msg.content["config"]["learning-rate"]),
                   "server_round": int(msg.content["config"]["server-round"]), "seed": SEED}
         parameters, num_examples, metrics = client.fit(msg.content["arrays"].to_numpy_ndarrays(), config)
-        reply = RecordDict({"arrays": ArrayRecord(parameters), "metrics": MetricRecord({**metrics, "num-examples": num_examples})})
+        reply = RecordDict({"arrays": ArrayRecord(parameters),
+                            "metrics": MetricRecord({**metrics, "num-examples": num_examples})})
         return Message(content=reply, reply_to=msg)
 
     @server_app.main()

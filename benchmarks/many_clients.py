@@ -74,7 +74,8 @@ def ratio(repeats: int, sequential: bool) -> None:
           f"{statistics.median(p[1] / p[0] for p in pairs):.2f} (goal: at most 2)")
     if sequential:
         ten, thousand = round_seconds(few, 10, 10, initial), round_seconds(many, 1000, 1000, initial, batched=False)
-        print(f"1,000 clients on the sequential path: {thousand:.3f} s, {thousand / ten:.1f}x the 10 clients' {ten:.3f} s")
+        print(f"1,000 clients on the sequential path: {thousand:.3f} s, "
+              f"{thousand / ten:.1f}x the 10 clients' {ten:.3f} s")
 
 
 def on_demand_population(data, model_fn, examples_per_client: int, seed: int = 0):
@@ -114,8 +115,9 @@ def table(settings: list[tuple[int, int]]) -> None:
         out = subprocess.run([sys.executable, __file__, "--one", str(sampled), str(population)],
                              capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {sampled:,} | {population:,} | {row['seconds']:.3f} | {row['peak_mib']:.0f} | {row['growth_mib']:.0f} |",
-              flush=True)
+        cells = (f"{sampled:,}", f"{population:,}", f"{row['seconds']:.3f}", f"{row['peak_mib']:.0f}",
+                 f"{row['growth_mib']:.0f}")
+        print(f"| {' | '.join(cells)} |", flush=True)
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ def batchable_reason(client: Any, model: nn.Module | None = None, strict: bool =
         return "its train_data is not (inputs, int64 labels)"
     model = client.model_fn() if model is None else model
     if strict and type(model) not in COURSE_MODELS:
-        return f"its model is a {type(model).__name__}, not one of the course's models {[m.__name__ for m in COURSE_MODELS]}"
+        names = [m.__name__ for m in COURSE_MODELS]
+        return f"its model is a {type(model).__name__}, not one of the course's models {names}"
     if len(model.state_dict()) != len(list(model.parameters())):
         return "its model has buffers (state besides its parameters)"
     return None
@@ -79,7 +80,7 @@ def _local_steps(num_examples: int, config: dict) -> int:
 
 
 def _index_tables(clients: list[Client], config: dict, pad_row: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Global example rows ``(steps, clients, largest batch)`` (padding points at ``pad_row``), batch sizes, steps per client."""
+    """Example rows ``(steps, clients, largest batch)`` (padding: ``pad_row``), batch sizes, steps per client."""
     batch_size = int(config["batch_size"])
     sizes = [len(c.train_data) for c in clients]
     steps = [_local_steps(n, config) for n in sizes]
@@ -111,45 +112,61 @@ def _client_loss(model: nn.Module, mu: float):
     return loss
 
 
-def fit_batched(clients: list[Client], parameters: Parameters, config: dict) -> list[tuple[Parameters, int, dict[str, float]]]:
+def _sgd_step(model: nn.Module, stacked: dict, start: dict, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
+              chosen: torch.Tensor | None, lr: float, mu: float) -> torch.Tensor:
+    """One SGD step of the clients at rows ``chosen`` of ``stacked`` (None: all), in place; their batch losses.
+
+    ``x``, ``y``, ``weight``: (clients, width, ...) padded batches, weight 1 for an example, 0 for padding.
+    """
+    params = {n: (w if chosen is None else w[chosen]).detach().requires_grad_(True) for n, w in stacked.items()}
+    losses, data_losses = vmap(_client_loss(model, mu), in_dims=(0, None, 0, 0, 0))(params, start, x, y, weight)
+    grads = torch.autograd.grad(losses.sum(), list(params.values()))
+    with torch.no_grad():
+        for w, g in zip(stacked.values(), grads):
+            if chosen is None:
+                w.add_(g, alpha=-lr)
+            else:
+                w.index_add_(0, chosen, g, alpha=-lr)
+    return data_losses.detach()
+
+
+def fit_batched(clients: list[Client], parameters: Parameters,
+                config: dict) -> list[tuple[Parameters, int, dict[str, float]]]:
     """``[client.fit(parameters, config) for client in clients]``, computed as one batched training run.
 
-    ``clients``: the course's own clients (see :func:`batchable_reason`) sharing one architecture;
-    their data stays on the CPU and moves to the model's device batch by batch. Returns, per
-    client, (new parameters, number of training examples, ``{"train_loss"}``), as ``Client.fit``
-    does, equal to it within float rounding.
+    ``clients``: the course's own clients sharing one architecture (see :func:`split_batchable`;
+    a ``ValueError`` names one that is not); their data stays on the CPU and moves to the model's
+    device batch by batch. Returns, per client, (new parameters, number of training examples,
+    ``{"train_loss"}``), as ``Client.fit`` does, equal to it within float rounding.
     """
+    if not isinstance(clients, (list, tuple)) or len(clients) == 0:
+        raise ValueError(f"clients must be a non-empty list of Client, got {clients!r:.80}")
+    apart = split_batchable(list(clients), strict=False)[1]
+    if apart:
+        i, reason = next(iter(apart.items()))
+        raise ValueError(f"clients[{i}] cannot be trained on the batched path: {reason}")
     check_config(config, FIT_CONFIG_KEYS)
     config = {**DEFAULT_FIT_CONFIG, **config}
     model = clients[0].model_fn()
     set_parameters(model, parameters)  # checks the parameters as Client.fit does
     model.train()
     device = model_device(model)
-    lr, mu = float(config["learning_rate"]), float(config.get("proximal_mu", 0.0))
     start = {name: w.detach() for name, w in model.named_parameters()}
     stacked = {name: w.unsqueeze(0).repeat(len(clients), *([1] * w.ndim)) for name, w in start.items()}
-    inputs = torch.cat([c.train_data.tensors[0] for c in clients] + [torch.zeros_like(clients[0].train_data.tensors[0][:1])])
+    padding = torch.zeros_like(clients[0].train_data.tensors[0][:1])  # the one row every padded slot reads
+    inputs = torch.cat([c.train_data.tensors[0] for c in clients] + [padding])
     labels = torch.cat([c.train_data.tensors[1] for c in clients] + [torch.zeros(1, dtype=torch.int64)])
     rows, counts, steps = _index_tables(clients, config, pad_row=len(inputs) - 1)
-    step_loss = vmap(_client_loss(model, mu), in_dims=(0, None, 0, 0, 0))
     total_loss = np.zeros(len(clients))
     for t in range(rows.shape[0]):
         active = np.flatnonzero(counts[t])
         width = int(counts[t].max())
         idx = torch.from_numpy(rows[t, active, :width])
         weight = (torch.arange(width) < torch.from_numpy(counts[t, active])[:, None]).to(device, torch.float32)
-        everyone = active.size == len(clients)
-        chosen = torch.from_numpy(active).to(device)
-        params = {n: (w if everyone else w[chosen]).detach().requires_grad_(True) for n, w in stacked.items()}
-        losses, data_losses = step_loss(params, start, inputs[idx].to(device), labels[idx].to(device), weight)
-        grads = torch.autograd.grad(losses.sum(), list(params.values()))
-        with torch.no_grad():
-            for (name, w), g in zip(stacked.items(), grads):
-                if everyone:
-                    w.add_(g, alpha=-lr)
-                else:
-                    w.index_add_(0, chosen, g, alpha=-lr)
-        total_loss[active] += data_losses.detach().cpu().numpy().astype(np.float64)
+        chosen = None if active.size == len(clients) else torch.from_numpy(active).to(device)
+        losses = _sgd_step(model, stacked, start, inputs[idx].to(device), labels[idx].to(device), weight, chosen,
+                           float(config["learning_rate"]), float(config.get("proximal_mu", 0.0)))
+        total_loss[active] += losses.cpu().numpy().astype(np.float64)
     arrays = [w.detach().cpu().numpy() for w in stacked.values()]  # the arrays now own the stacked tensors' memory
     return [([a[k] for a in arrays], len(c.train_data), {"train_loss": float(total_loss[k] / steps[k])})
             for k, c in enumerate(clients)]
@@ -165,7 +182,8 @@ def _same_architecture(model: nn.Module, reference: nn.Module) -> bool:
 def _fits_model(client: Client, reference: Client, num_classes: int) -> bool:
     """Whether ``client``'s data has the reference client's input shape and labels in ``range(num_classes)``."""
     x, y = client.train_data.tensors
-    return (x.shape[1:] == reference.train_data.tensors[0].shape[1:] and x.dtype == reference.train_data.tensors[0].dtype
+    x_reference = reference.train_data.tensors[0]
+    return (x.shape[1:] == x_reference.shape[1:] and x.dtype == x_reference.dtype
             and int(y.min()) >= 0 and int(y.max()) < num_classes)
 
 

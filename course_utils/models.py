@@ -71,7 +71,8 @@ def check_device(device: str | torch.device) -> torch.device:
     that says so, rather than failing later inside a training step.
     """
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device, got {type(device).__name__}")
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', or a torch.device, "
+                        f"got {type(device).__name__}")
     try:
         device = torch.device(device)
     except RuntimeError:

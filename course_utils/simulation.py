@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from course_utils.aggregate import Parameters, check_results, check_update
 from course_utils.batched import BATCHED_CHUNK, BATCHED_MIN_CLIENTS, fit_batched, split_batchable
-from course_utils.client import Client
 from course_utils.checks import check_integer, check_number
+from course_utils.client import Client
 from course_utils.strategy import EvaluateRes, Failure, FedAvg, FitRes, RoundSkipped
 
 T = TypeVar("T")
@@ -348,7 +348,8 @@ def run_simulation(
     path ``round_timeout`` limits the one batched computation, and if it fails every client
     in it fails.
     """
-    _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout, batched)
+    _check_run_arguments(client_fn, num_clients, num_rounds, strategy, seed, progress, stop_when, round_timeout,
+                         batched)
     if not isinstance(initial_parameters, (list, tuple)) or len(initial_parameters) == 0:
         raise ValueError(f"initial_parameters must be a non-empty list of arrays, got {initial_parameters!r:.80}")
     check_results([(initial_parameters, 1)])

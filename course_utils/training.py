@@ -144,7 +144,7 @@ def train(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``, computed where the model is."""
+    """Mean cross-entropy loss and accuracy (a fraction in [0, 1]) of ``model`` on ``data``, on the model's device."""
     _check_model(model)
     check_dataset(data)
     check_integer("batch_size", batch_size, 1)

@@ -112,7 +112,8 @@ def test_both_paths_give_the_same_run(images, strategy_class, seed, skew):
     client_fn, model_fn = population(images, 40, skew=skew, seed=seed)
     runs = []
     for batched in (False, True):
-        strategy = strategy_class(fraction_fit=0.9, fraction_evaluate=0.25, evaluate_fn=make_evaluate_fn(model_fn, images),
+        strategy = strategy_class(fraction_fit=0.9, fraction_evaluate=0.25,
+                                  evaluate_fn=make_evaluate_fn(model_fn, images),
                                   on_fit_config_fn=lambda r: {"batch_size": 8, "learning_rate": 0.1})
         runs.append(run_simulation(client_fn, 40, 3, strategy, get_parameters(model_fn()), seed=seed, progress=False,
                                    batched=batched))
@@ -177,13 +178,14 @@ def test_batched_true_refuses_clients_it_cannot_batch(images):
 
 def test_batched_records_a_diverged_client_as_a_failure(images):
     client_fn, model_fn = population(images, 4)
-    nan_inputs = lambda cid: (Client(cid, client_fn(cid).model_fn,  # noqa: E731
-                                     TensorDataset(torch.full((5, 1, 8, 8), float("nan")), torch.zeros(5, dtype=torch.int64)))
-                              if cid == 2 else client_fn(cid))
+    nan_data = TensorDataset(torch.full((5, 1, 8, 8), float("nan")), torch.zeros(5, dtype=torch.int64))
+    nan_inputs = lambda cid: Client(cid, client_fn(cid).model_fn, nan_data) if cid == 2 else client_fn(cid)  # noqa: E731
     strategy = FedAvg(fraction_evaluate=0)
     for batched in (True, False):
-        _, history = run_simulation(nan_inputs, 4, 1, strategy, get_parameters(model_fn()), progress=False, batched=batched)
-        assert history.failures == {1: [(2, "ValueError: client 2's update: parameters[0] contains NaN or infinite values")]}
+        _, history = run_simulation(nan_inputs, 4, 1, strategy, get_parameters(model_fn()), progress=False,
+                                    batched=batched)
+        message = "ValueError: client 2's update: parameters[0] contains NaN or infinite values"
+        assert history.failures == {1: [(2, message)]}
 
 
 def test_split_batchable_leaves_unfit_data_to_fit(images):
@@ -220,3 +222,12 @@ def test_batchable_reason_names_what_stands_in_the_way(images):
 def test_batched_must_be_auto_true_or_false(client_fn, initial_parameters, bad):
     with pytest.raises(ValueError, match="batched must be 'auto', True or False"):
         run_simulation(client_fn, 4, 1, FedAvg(), initial_parameters, progress=False, batched=bad)
+
+
+def test_fit_batched_refuses_what_it_cannot_batch(images):
+    clients = unequal_clients(images, [5, 5], image_model)
+    start = get_parameters(image_model())
+    with pytest.raises(ValueError, match="clients must be a non-empty list"):
+        fit_batched([], start, {})
+    with pytest.raises(ValueError, match=r"clients\[1\] cannot be trained on the batched path: it is a Unreliable"):
+        fit_batched([clients[0], make_unreliable(lambda cid: clients[cid], 0.5)(1)], start, {})
