@@ -42,7 +42,9 @@ def test_the_app_declares_its_components_and_the_run_config_the_notebook_sets():
     app = app_config()["tool"]["flwr"]["app"]
     assert app["components"] == {"serverapp": "fl_digits.server_app:app", "clientapp": "fl_digits.client_app:app"}
     assert {"num-server-rounds", "fraction-train", "fraction-evaluate", "num-partitions", "local-epochs",
-            "batch-size", "learning-rate", "test-fraction", "seed", "results-file"} <= set(app["config"])  # fmt: skip
+            "batch-size", "learning-rate", "test-fraction", "seed", "results-file", "strategies",
+            "dp-noise-multiplier", "dp-clipping-norm", "dp-delta"} <= set(app["config"])  # fmt: skip
+    assert app["config"]["strategies"] == "fedavg"
     assert "federations" not in app_config()["tool"]["flwr"], "Flower 1.42 keeps connections in its own config file"
 
 
@@ -53,6 +55,55 @@ def test_flower_validates_the_apps_pyproject():
 
     _, warnings = load_and_validate(APP / "pyproject.toml", check_module=False)
     assert warnings == []
+
+
+@pytest.fixture
+def server_app(monkeypatch):
+    """The app's server_app module, imported as Flower imports it (the app's folder on sys.path)."""
+    monkeypatch.syspath_prepend(str(APP))
+    import fl_digits.server_app
+
+    return fl_digits.server_app
+
+
+@needs_flower
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_server_app_builds_each_jobs_strategy_from_the_run_config(server_app):
+    from flwr.serverapp import SamplingMethod
+    from flwr.serverapp import strategy as flower_strategies
+
+    config = {**app_config()["tool"]["flwr"]["app"]["config"], "num-partitions": 4}
+    assert type(server_app.make_strategy("fedavg", config)) is flower_strategies.FedAvg
+    median = server_app.make_strategy("fedmedian", config)
+    assert isinstance(median, flower_strategies.FedMedian) and median.min_available_nodes == 4
+    dp = server_app.make_strategy("dp-fedavg", config)
+    assert isinstance(dp, flower_strategies.DifferentialPrivacyServerSideFixedClipping)
+    assert (dp.noise_multiplier, dp.clipping_norm, dp.num_sampled_clients) == (
+        config["dp-noise-multiplier"], config["dp-clipping-norm"], 4)
+    assert dp.strategy.weighted_by_key == server_app.UNIT_WEIGHT  # DP's average is unweighted
+    assert dp.accountant.config.population_size == 4
+    assert dp.accountant.config.sampling_method is SamplingMethod.NO_AMPLIFICATION
+    assert dp.accountant.config.target_delta == config["dp-delta"]
+    with pytest.raises(ValueError, match="fraction-train = 1.0"):
+        server_app.make_strategy("dp-fedavg", {**config, "fraction-train": 0.5})
+    with pytest.raises(ValueError, match="unknown strategy 'krum'"):
+        server_app.make_strategy("krum", config)
+
+
+@needs_flower
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("strategies, jobs", [("fedavg", ["fedavg"]), (" fedavg , fedmedian,dp-fedavg ",
+                                              ["fedavg", "fedmedian", "dp-fedavg"])])  # fmt: skip
+def test_the_server_app_reads_its_jobs_from_the_run_config(server_app, strategies, jobs):
+    assert server_app.job_names({"strategies": strategies}) == jobs
+
+
+@needs_flower
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("strategies", ["", " , ", "fedavg,fedavg", "fedavg,fedprox"])
+def test_the_server_app_refuses_jobs_it_cannot_run(server_app, strategies):
+    with pytest.raises(ValueError, match="strategies"):
+        server_app.job_names({"strategies": strategies})
 
 
 def test_course_utils_works_without_flower():
@@ -113,7 +164,7 @@ def test_one_round_on_a_superlink_and_two_supernodes_improves_the_model(deployme
     )  # fmt: skip
 
     assert "configure_train: Sampled 2 nodes (out of 2)" in log
-    metrics = json.loads(results.read_text())
+    metrics = json.loads(results.read_text())["fedavg"]  # the run's only job: the default strategies
     assert list(metrics["centralized"]) == ["0", "1"]  # the initial model and one round
     assert list(metrics["fit"]) == ["1"]
     before, after = metrics["centralized"]["0"]["accuracy"], metrics["centralized"]["1"]["accuracy"]

@@ -4,7 +4,8 @@ Flower sends a Message; its content holds the global model as an ArrayRecord und
 "arrays" and the round's settings as a ConfigRecord under "config". The handlers turn them
 into the course's parameters (a list of NumPy arrays) and config, call ``Client.fit`` or
 ``Client.evaluate``, and reply with an ArrayRecord and a MetricRecord that carries
-"num-examples", FedAvg's weight.
+"num-examples", FedAvg's weight, and "unit-weight" (always 1), the weight of an unweighted
+average, which the DP job uses.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def train(msg: Message, context: Context) -> Message:
     parameters = msg.content["arrays"].to_numpy_ndarrays()
     new_parameters, num_examples, metrics = _client(context).fit(parameters, fit_config(msg.content["config"]))
     reply = RecordDict(
-        {"arrays": ArrayRecord(new_parameters), "metrics": MetricRecord({**metrics, "num-examples": num_examples})}
+        {"arrays": ArrayRecord(new_parameters),
+         "metrics": MetricRecord({**metrics, "num-examples": num_examples, "unit-weight": 1})}
     )
     return Message(content=reply, reply_to=msg)
 
@@ -46,5 +48,6 @@ def evaluate(msg: Message, context: Context) -> Message:
     """Federated evaluation: test the received global model on this client's own held-out data."""
     parameters = msg.content["arrays"].to_numpy_ndarrays()
     loss, num_examples, metrics = _client(context).evaluate(parameters, {})
-    reply = RecordDict({"metrics": MetricRecord({"loss": loss, **metrics, "num-examples": num_examples})})
+    # "unit-weight" too: the DP job's FedAvg averages evaluations with it as well (one vote a client)
+    reply = RecordDict({"metrics": MetricRecord({"loss": loss, **metrics, "num-examples": num_examples, "unit-weight": 1})})
     return Message(content=reply, reply_to=msg)
