@@ -116,12 +116,18 @@ def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSettin
         "out of a round is fully hidden in it (amplification by sampling): per round the privacy loss shrinks "
         "roughly in proportion to q, while over T rounds it grows only about like sqrt(T)."
     )
+    return _check_choice_answer(answer, ("A", "B"), expected, explanation)
+
+
+def _check_choice_answer(answer: Any, choices: tuple[str, str], expected: str, explanation: str) -> Verdict:
+    """``check_value`` for an answer that is one of two ``choices`` (any case, spaces around it ignored).
+
+    Any other answer gets a first sentence saying which strings are understood.
+    """
     if isinstance(answer, str):
-        answer = answer.strip().upper()
-        if answer not in ("A", "B"):
-            explanation = "Answer with the string 'A' or 'B'. " + explanation
-    elif answer is not None and answer is not Ellipsis:
-        explanation = "Answer with the string 'A' or 'B'. " + explanation
+        answer = next((choice for choice in choices if choice.lower() == answer.strip().lower()), answer)
+    if answer is not None and answer is not Ellipsis and not (isinstance(answer, str) and answer in choices):
+        explanation = f"Answer with the string {choices[0]!r} or {choices[1]!r}. " + explanation
     return check_value(answer, expected, explanation)
 
 
@@ -163,10 +169,4 @@ def check_adaptive_bound_prediction(answer: Any, target_quantile: float = 0.9, s
         f"{'above' if target_quantile > 0.5 else 'below'} the median: fewer updates are shrunk, but the noise, "
         f"proportional to C, grows with it."
     )
-    if isinstance(answer, str):
-        answer = answer.strip().lower()
-        if answer not in ("higher", "lower"):
-            explanation = "Answer with the string 'higher' or 'lower'. " + explanation
-    elif answer is not None and answer is not Ellipsis:
-        explanation = "Answer with the string 'higher' or 'lower'. " + explanation
-    return check_value(answer, expected, explanation)
+    return _check_choice_answer(answer, ("higher", "lower"), expected, explanation)
