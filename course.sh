@@ -59,6 +59,15 @@ else
   # The environment is current; only point the editable course_utils at this checkout.
   "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
 fi
+# The tools of the course site and the Chinese edition (Sphinx, the translation catalogs) are a
+# small second list, installed on top with a stamp of its own: changing it never rebuilds torch.
+docs_stamp="$venv/.docs-requirements.sha256"
+docs_wanted="$(sha256sum < docs/requirements.txt | cut -d' ' -f1)"
+if [[ "$(cat "$docs_stamp" 2>/dev/null)" != "$docs_wanted" ]]; then
+  echo "Installing docs/requirements.txt (the site's and the translations' tools) into $venv..."
+  "$venv/bin/python" -m pip install --quiet -r docs/requirements.txt
+  echo "$docs_wanted" > "$docs_stamp"
+fi
 
 case "$command" in
   start)
