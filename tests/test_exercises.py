@@ -1495,3 +1495,34 @@ def test_check_array_record_conversion_explains_typical_mistakes(to_record, from
 
     assert not verdict
     assert hint in verdict.message
+
+
+# The language of the feedback: set in a Chinese notebook's setup cell, read by the checks.
+
+@pytest.fixture
+def restore_language():
+    from course_utils.exercises import language, set_language
+
+    before = language()
+    yield
+    set_language(before)
+
+
+def test_language_is_english_until_set_and_follows_set_language(restore_language):
+    from course_utils.exercises import language, set_language
+
+    assert language() == "en"  # every test starts with the default: no test leaves another language set
+    set_language("zh")
+    assert language() == "zh"
+    set_language("en")
+    assert language() == "en"
+
+
+@pytest.mark.parametrize("bad", ["fr", "ZH", "zh_CN", "", None, 1])
+def test_set_language_refuses_anything_but_en_or_zh_and_keeps_the_language(bad, restore_language):
+    from course_utils.exercises import language, set_language
+
+    set_language("zh")
+    with pytest.raises(ValueError, match=r"language must be one of \('en', 'zh'\)"):
+        set_language(bad)
+    assert language() == "zh"

@@ -4,6 +4,7 @@
 reference on the same random inputs, ``check_value`` compares one answer, and both return a
 :class:`Verdict` (true when right, shown in a notebook as its message). The other modules
 hold the named checks the notebooks use, one module per topic; all are importable from here.
+``set_language("zh")`` chooses the feedback's language (``language()`` reads it; "en" by default).
 """
 
 from course_utils.exercises.aggregation import (
@@ -14,7 +15,16 @@ from course_utils.exercises.aggregation import (
 )
 from course_utils.exercises.analytics import check_dropout_tolerance, check_federated_mean, check_mask_pair
 from course_utils.exercises.attacks import check_clipping_prediction, check_membership_guess, check_recover_input
-from course_utils.exercises.core import Hint, Verdict, check_function, check_value, difference
+from course_utils.exercises.core import (
+    LANGUAGES,
+    Hint,
+    Verdict,
+    check_function,
+    check_value,
+    difference,
+    language,
+    set_language,
+)
 from course_utils.exercises.evaluation import (
     check_client_updates,
     check_weighted_client_accuracy,
@@ -56,5 +66,5 @@ __all__ = [
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
     "check_clipping_prediction", "check_membership_guess", "check_recover_input", "check_coverage_prediction",
     "check_rounding_prediction", "check_epsilon_growth_prediction", "check_flower_dp_wrapper",
-    "check_adaptive_bound_prediction",
+    "check_adaptive_bound_prediction", "LANGUAGES", "language", "set_language",
 ]

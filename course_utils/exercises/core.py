@@ -5,6 +5,9 @@
 experiment runs, with what it measured. All return a :class:`Verdict`: true when the answer is
 right, shown in a notebook as its message. A function that still raises
 ``NotImplementedError`` counts as "not answered yet".
+
+``set_language("zh")`` (the last line of a Chinese notebook's setup cell) chooses the language of
+the learner-facing feedback; ``language()`` says which is chosen ("en" until set).
 """
 
 from __future__ import annotations
@@ -16,7 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.checks import check_callable, check_integer, check_number, check_seed
+from course_utils.checks import check_callable, check_choice, check_integer, check_number, check_seed
+
+LANGUAGES = ("en", "zh")  # English (the source) and Chinese (notebooks/zh/)
+_language = "en"
+
+
+def set_language(language: str) -> None:
+    """Choose the language of the exercise checks' feedback for this kernel: "en" or "zh".
+
+    A Chinese notebook calls ``set_language("zh")`` in its setup cell; any other value is a
+    ValueError naming the allowed ones.
+    """
+    global _language
+    _language = check_choice("language", language, LANGUAGES)
+
+
+def language() -> str:
+    """The language chosen with :func:`set_language` ("en" unless set): what feedback should be written in."""
+    return _language
 
 
 @dataclass(frozen=True)
