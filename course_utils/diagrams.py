@@ -54,27 +54,31 @@ def _label(ax: Axes, x: float, y: float, text: str, color: str = "black", size: 
 
 
 def five_steps(ax: Axes | None = None) -> Figure:
-    """One round of federated learning: the server, four clients (three selected), and what travels at each step."""
+    """One round of federated learning: the server, four clients (three selected), and what travels at each step.
+
+    The arrows carry the course's step numbers: 0 initialize, 1 sample and send, 2 train locally,
+    3 return the update, 4 aggregate, 5 repeat.
+    """
     ax = _canvas(ax, (10, 5.6), 12, 8)
     _box(ax, 6, 6.75, 6.4, 1.9, "Server: holds the global model $w_t$\n"
          "1  select a sample of the clients (here 3 of 4)\n"
-         r"5  aggregate (FedAvg): $w_{t+1} = \sum_k \, (n_k / n) \, w_k$,  $n = \sum_k n_k$", SERVER, size=9.5)
+         r"4  aggregate (FedAvg): $w_{t+1} = \sum_k \, (n_k / n) \, w_k$,  $n = \sum_k n_k$", SERVER, size=9.5)
     clients = [1.6, 4.6, 7.6, 10.4]
     selected = [True, True, False, True]
     for k, (x, chosen) in enumerate(zip(clients, selected), start=1):
         if chosen:
             _box(ax, x, 1.35, 2.6, 1.9, f"client {k}\nlocal data $D_{k}$ ($n_{k}$ examples)\n"
-                 "3  train locally:\na few epochs, from $w_t$", CLIENT, size=8.5)
+                 "2  train locally:\na few epochs, from $w_t$", CLIENT, size=8.5)
             top, server_x = 2.3, 6 + (x - 6) * 0.55
             _arrow(ax, (server_x - 0.25, 5.8), (x - 0.35, top), SEND)
             _arrow(ax, (x + 0.35, top), (server_x + 0.25, 5.8), REPLY)
         else:
             _box(ax, x, 1.35, 2.6, 1.9, f"client {k}\nlocal data $D_{k}$\nnot selected:\nidle this round",
                  IDLE, size=8.5, color="0.45")
-    _label(ax, 2.1, 4.15, "2  send the global\nparameters $w_t$", SEND, size=9)
-    _label(ax, 9.9, 4.15, "4  send the update\n(parameters $w_k$, num_examples $n_k$)", REPLY, size=9)
-    ax.text(6, 0.05, "Round 0: the server initializes $w_0$ (at random or from a checkpoint).  "
-            "Then repeat 1-5 with $w_{t+1}$ until the model converges.", ha="center", va="bottom", fontsize=8.5,
+    _label(ax, 2.1, 4.15, "1  send them the global\nparameters $w_t$", SEND, size=9)
+    _label(ax, 9.9, 4.15, "3  send the update\n(parameters $w_k$, num_examples $n_k$)", REPLY, size=9)
+    ax.text(6, 0.05, "Step 0, once: the server initializes $w_0$ (at random or from a checkpoint).  "
+            "Step 5: repeat steps 1-4 with $w_{t+1}$ until the model converges.", ha="center", va="bottom", fontsize=8.5,
             style="italic")
     ax.set_title("One round of federated learning: the data stays on the clients, only parameters travel", fontsize=10)
     return ax.figure

@@ -26,8 +26,8 @@ def texts(figure: Figure) -> str:
 
 DRAWINGS = {
     "five_steps": (diagrams.five_steps, [
-        "1  select", "2  send the global", "3  train locally", "4  send the update", "num_examples", "5  aggregate",
-        "not selected", "Round 0"]),
+        "1  select", "1  send them the global", "2  train locally", "3  send the update", "num_examples",
+        "4  aggregate", "not selected", "Step 0, once", "Step 5: repeat steps 1-4"]),
     "secure_aggregation_rounds": (diagrams.secure_aggregation_rounds, [
         "1  advertise", "2  share", "3  masked", "4  unmasking", "Shamir", "X25519", "never sends", "dropped D",
         "the dropout is recovered here", "nothing else", "Bonawitz"]),
