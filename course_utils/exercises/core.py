@@ -40,6 +40,16 @@ def language() -> str:
     return _language
 
 
+def localized(en: str, zh: str) -> str:
+    """``en`` or ``zh``, whichever language :func:`set_language` chose.
+
+    Every learner-facing message of the checks is written once in each language at the place it
+    is produced (``localized(f"client {k}", f"客户端 {k}")``), so a check has one implementation
+    and its two texts sit side by side.
+    """
+    return zh if _language == "zh" else en
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of a check: ``bool(verdict)`` says whether it passed; it displays as its message."""
@@ -73,22 +83,25 @@ def difference(got: Any, expected: Any, atol: float = 1e-6) -> str | None:
     check_number("atol", atol, 0)
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
-            return f"expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}"
+            return localized(f"expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}",
+                             f"应为含 {len(expected)} 项的 {type(expected).__name__}，得到的是 {type(got).__name__}")
         if len(got) != len(expected):
-            return f"expected {len(expected)} items, got {len(got)}"
+            return localized(f"expected {len(expected)} items, got {len(got)}", f"应有 {len(expected)} 项，得到 {len(got)} 项")
         for i, (g, e) in enumerate(zip(got, expected)):
             problem = difference(g, e, atol)
             if problem:
-                return f"item {i}: {problem}"
+                return localized(f"item {i}: {problem}", f"第 {i} 项：{problem}")
         return None
     if isinstance(expected, (str, bool)) or expected is None:
-        return None if got == expected else f"expected {expected!r}, got {got!r}"
+        return None if got == expected else localized(f"expected {expected!r}, got {got!r}", f"应为 {expected!r}，得到 {got!r}")
     try:
         got_array, expected_array = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     except (TypeError, ValueError):
-        return f"expected a number or array like {_describe(expected)}, got {_describe(got)}"
+        return localized(f"expected a number or array like {_describe(expected)}, got {_describe(got)}",
+                         f"应为形如 {_describe(expected)} 的数或数组，得到 {_describe(got)}")
     if got_array.shape != expected_array.shape:
-        return f"expected shape {expected_array.shape}, got shape {got_array.shape}"
+        return localized(f"expected shape {expected_array.shape}, got shape {got_array.shape}",
+                         f"形状应为 {expected_array.shape}，得到的形状是 {got_array.shape}")
     if not np.allclose(got_array, expected_array, atol=atol, rtol=1e-5, equal_nan=True):
         with np.errstate(invalid="ignore"):  # inf - inf
             gap = np.abs(got_array - expected_array)
@@ -96,8 +109,11 @@ def difference(got: Any, expected: Any, atol: float = 1e-6) -> str | None:
         # a NaN (or inf) where a number is expected is an infinite difference
         gap = np.where(close, 0.0, np.nan_to_num(gap, nan=np.inf, posinf=np.inf))
         where = tuple(int(i) for i in np.unravel_index(np.argmax(gap), gap.shape)) if gap.ndim else ()
-        return (f"values differ: expected {_describe(expected_array)}, got {_describe(got_array)} "
-                f"(largest difference {np.max(gap):.4g}{f' at index {where}' if where else ''})")
+        at = localized(f" at index {where}", f"，位于下标 {where}") if where else ""
+        return localized(f"values differ: expected {_describe(expected_array)}, got {_describe(got_array)} "
+                         f"(largest difference {np.max(gap):.4g}{at})",
+                         f"数值不同：应为 {_describe(expected_array)}，得到 {_describe(got_array)}"
+                         f"（最大差值 {np.max(gap):.4g}{at}）")
     return None
 
 
@@ -130,15 +146,20 @@ def check_function(
         try:
             got = learner_fn(*copy.deepcopy(args))
         except NotImplementedError:
-            return Verdict(False, "Not answered yet: replace `raise NotImplementedError` with your code, then run this cell again.")
+            return Verdict(False, localized(
+                "Not answered yet: replace `raise NotImplementedError` with your code, then run this cell again.",
+                "还没有作答：把 `raise NotImplementedError` 换成你的代码，再运行这个单元格。"))
         except Exception as error:
-            return Verdict(False, f"✗ Your function raised {type(error).__name__}: {error}\n  on input {_describe(args)}")
+            return Verdict(False, localized(f"✗ Your function raised {type(error).__name__}: {error}\n  on input {_describe(args)}",
+                                            f"✗ 你的函数抛出了 {type(error).__name__}：{error}\n  输入为 {_describe(args)}"))
         problem = difference(got, expected, atol)
         if problem:
-            message = f"✗ Not yet. On input {_describe(args)}:\n  {problem}"
+            message = localized(f"✗ Not yet. On input {_describe(args)}:\n  {problem}",
+                                f"✗ 还不对。输入为 {_describe(args)} 时：\n  {problem}")
             advice = next((advice for wrong_fn, advice in hints if _agrees(learner_fn, wrong_fn, inputs, atol)), None)
-            return Verdict(False, message + (f"\n  Hint: {advice}" if advice else ""))
-    return Verdict(True, f"✓ Correct: your function matches the reference on {trials} random inputs.")
+            return Verdict(False, message + (localized(f"\n  Hint: {advice}", f"\n  提示：{advice}") if advice else ""))
+    return Verdict(True, localized(f"✓ Correct: your function matches the reference on {trials} random inputs.",
+                                   f"✓ 正确：在 {trials} 组随机输入上，你的函数与参考实现的结果一致。"))
 
 
 def _agrees(learner_fn: Callable[..., Any], wrong_fn: Callable[..., Any], inputs: list[tuple], atol: float) -> bool:
@@ -155,11 +176,12 @@ def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6
     """Compare one answer with the expected one; if wrong, the verdict includes ``explanation``."""
     check_number("atol", atol, 0)
     if answer is None or answer is Ellipsis:
-        return Verdict(False, "Not answered yet: set your answer in the cell above, then run this cell again.")
+        return Verdict(False, localized("Not answered yet: set your answer in the cell above, then run this cell again.",
+                                        "还没有作答：在上面的单元格里填好你的答案，再运行这个单元格。"))
     problem = difference(answer, expected, atol)
     if problem:
-        return Verdict(False, f"✗ Not yet: {problem}.\n  {explanation}")
-    return Verdict(True, "✓ Correct.")
+        return Verdict(False, localized(f"✗ Not yet: {problem}.\n  {explanation}", f"✗ 还不对：{problem}。\n  {explanation}"))
+    return Verdict(True, localized("✓ Correct.", "✓ 正确。"))
 
 
 def id_answer_problem(answer: Any, what: str, keys_name: str, looks_like: str) -> str | None:
@@ -171,9 +193,11 @@ def id_answer_problem(answer: Any, what: str, keys_name: str, looks_like: str) -
     if answer is None or answer is Ellipsis:
         return None
     if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer, float, np.floating)):
-        return f"The answer must be a {what} id: an integer, one of the keys of {keys_name}."
+        return localized(f"The answer must be a {what} id: an integer, one of the keys of {keys_name}.",
+                         f"答案必须是{what}的编号：一个整数，即 {keys_name} 的某个键。")
     if not float(answer).is_integer():
-        return f"Your answer looks like {looks_like}; the question asks for the {what} id (a key of {keys_name})."
+        return localized(f"Your answer looks like {looks_like}; the question asks for the {what} id (a key of {keys_name}).",
+                         f"你的答案看起来像{looks_like}；题目问的是{what}的编号（{keys_name} 的某个键）。")
     return None
 
 
@@ -188,13 +212,16 @@ def check_prediction(answer: Any, choices: Sequence[str], measure: Callable[[], 
     check_callable("measure", measure, "a function () -> (outcome, what was measured)")
     allowed = tuple(choice.lower() for choice in choices)
     if answer is None or answer is Ellipsis:
-        return Verdict(False, "Not answered yet: write down your prediction in the cell above first; "
-                              "the experiment runs once you have.")
+        return Verdict(False, localized("Not answered yet: write down your prediction in the cell above first; "
+                                        "the experiment runs once you have.",
+                                        "还没有作答：先在上面的单元格里写下你的预测；写好之后实验才会运行。"))
     if not isinstance(answer, str) or answer.strip().lower() not in allowed:
-        return Verdict(False, f"✗ Not yet: answer with one of {tuple(choices)}, got {answer!r}.")
+        return Verdict(False, localized(f"✗ Not yet: answer with one of {tuple(choices)}, got {answer!r}.",
+                                        f"✗ 还不对：请用 {tuple(choices)} 之一作答，得到的是 {answer!r}。"))
     outcome, measured = measure()
     if outcome.lower() not in allowed:
         raise ValueError(f"measure() must return one of {tuple(choices)} as its outcome, got {outcome!r}")
     if answer.strip().lower() == outcome.lower():
-        return Verdict(True, f"✓ Right: {outcome}. {measured}")
-    return Verdict(False, f"✗ Not what happened: you predicted {answer.strip()!r}, the run says {outcome!r}. {measured}")
+        return Verdict(True, localized(f"✓ Right: {outcome}. {measured}", f"✓ 预测正确：{outcome}。{measured}"))
+    return Verdict(False, localized(f"✗ Not what happened: you predicted {answer.strip()!r}, the run says {outcome!r}. {measured}",
+                                    f"✗ 与实际不符：你预测的是 {answer.strip()!r}，运行结果是 {outcome!r}。{measured}"))

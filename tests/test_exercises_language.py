@@ -1,0 +1,100 @@
+"""The exercise checks speak the notebook's language: every learner-facing text exists in English and Chinese."""
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import course_utils.exercises as exercises
+from course_utils import checks
+from course_utils.exercises.core import check_function, check_prediction, check_value, localized, set_language
+
+MODULES = sorted((Path(exercises.__file__).parent).glob("*.py"))
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def chinese():
+    set_language("zh")
+    yield
+    set_language("en")
+
+
+def test_localized_follows_the_language(chinese):
+    assert localized("right", "正确") == "正确"
+    set_language("en")
+    assert localized("right", "正确") == "right"
+
+
+VALIDATORS = {name for name in dir(checks) if name.startswith("check_")}  # bad-input errors, for programmers
+
+
+def _is_programmer_text(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """True for docstrings, error messages (``raise ...``), argument descriptions given to the
+    course_utils.checks validators, and texts already inside ``localized(...)``."""
+    while node in parents:
+        parent = parents[node]
+        if isinstance(parent, ast.Raise):
+            return True
+        if isinstance(parent, ast.Expr) and isinstance(parent.value, ast.Constant):
+            return True  # a docstring
+        if isinstance(parent, ast.Call):
+            name = getattr(parent.func, "id", getattr(parent.func, "attr", ""))
+            if name == "localized" or name in VALIDATORS:
+                return True
+        node = parent
+    return False
+
+
+def _english_only_texts(path: Path) -> list[str]:
+    """Sentences (three words or more) in ``path`` that a learner could see and that no localized() holds."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr) and isinstance(parents.get(node), ast.JoinedStr):
+            continue  # a part of an f-string: judged as the whole
+        if not isinstance(node, (ast.Constant, ast.JoinedStr)) or isinstance(parents.get(node), ast.JoinedStr):
+            continue
+        text = node.value if isinstance(node, ast.Constant) else "".join(
+            v.value for v in node.values if isinstance(v, ast.Constant))
+        if not isinstance(text, str) or " " not in text.strip() or len(re.findall(r"[A-Za-z]{2,}", text)) < 3:
+            continue
+        if not _is_programmer_text(node, parents):
+            found.append(f"{path.name}:{node.lineno}: {text[:70]!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_every_message_of_the_checks_has_its_chinese(path):
+    missing = _english_only_texts(path)
+    assert not missing, ("learner-facing texts without a Chinese version (write them as localized(english, chinese)):\n"
+                         + "\n".join(missing))
+
+
+def test_check_function_speaks_chinese(chinese):
+    def reference(x):
+        return x * 2
+
+    def unanswered(x):
+        raise NotImplementedError
+
+    def raises(x):
+        raise KeyError("k")
+
+    def inputs(rng):
+        return (rng.normal(size=3),)
+
+    for learner in (unanswered, raises, lambda x: x * 3, reference):
+        message = check_function(learner, reference, inputs, hints=[(lambda x: x * 3, localized("triple", "三倍"))]).message
+        assert CJK.search(message), message
+    assert "提示：三倍" in check_function(lambda x: x * 3, reference, inputs, hints=[(lambda x: x * 3, "三倍")]).message
+
+
+def test_check_value_and_check_prediction_speak_chinese(chinese):
+    for answer in (None, 1.0, 2.0, np.array([1.0, 2.0])):
+        assert CJK.search(check_value(answer, 2.0, "解释").message)
+    for answer in (None, "maybe", "up", "down"):
+        assert CJK.search(check_prediction(answer, ("up", "down"), lambda: ("up", "测得：上升。")).message)
