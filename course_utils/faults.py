@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.aggregate import cast_to
+from course_utils.aggregate import cast_to, check_results, check_update
 from course_utils.client import Client, client_seed
 from course_utils.checks import check_choice, check_integer, check_number
-from course_utils.strategy import Config, FedAvg, FitRes
+from course_utils.strategy import Config, FedAvg, FitRes, require_current
 
 Parameters = list[np.ndarray]
 
@@ -223,3 +223,49 @@ class DeadlineFedAvg(FedAvg):
             round_time = self.deadline
         parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
         return parameters, {**metrics, "round_time": float(round_time), "clients_used": float(len(results))}
+
+
+def fednova(results: list[tuple[Parameters, int]], steps: list[float], current: Parameters) -> Parameters:
+    """FedNova's normalized averaging (Wang et al., 2020, NeurIPS) for clients that ran different numbers of SGD steps.
+
+    ``results``: each client's ``(parameters, num_examples)``; ``steps``: its number of local steps
+    ``tau_k`` (> 0, one per result); ``current``: the global parameters they all started from.
+    With ``p_k = n_k / n`` the new model is ``current + tau_eff * sum_k p_k (w_k - current) / tau_k``,
+    where ``tau_eff = sum_k p_k tau_k``: each update becomes a per-step update before it is
+    averaged, so a client that did less work counts as much as its data, not less. With equal
+    steps it is FedAvg. Returns arrays of the shapes and dtypes of ``current``.
+    """
+    check_results(results)
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__len__") or len(steps) != len(results):
+        raise ValueError(f"steps must hold one number of local steps per result ({len(results)}), got {steps!r:.80}")
+    taus = np.array([check_number("each of steps", tau, 0, min_open=True, hint=" (local SGD steps)") for tau in steps])
+    check_update(current, 1, results[0][0], name="current")
+    p = np.array([int(n) for _, n in results], dtype=np.float64)
+    p /= p.sum()
+    tau_eff = float(p @ taus)
+    new = []
+    for j, start in enumerate(current):
+        start64 = np.asarray(start, dtype=np.float64)
+        direction = sum(p_k / tau_k * (np.asarray(w[j], dtype=np.float64) - start64)
+                        for p_k, tau_k, (w, _) in zip(p, taus, results))
+        new.append(cast_to(start64 + tau_eff * direction, np.asarray(start).dtype))
+    return new
+
+
+@dataclass
+class DeadlineFedNova(DeadlineFedAvg):
+    """:class:`DeadlineFedAvg` that aggregates with :func:`fednova`, each client's ``steps`` taken from its fit metrics.
+
+    Under ``policy="partial"`` slow clients do fewer local steps; FedAvg then weights their short
+    updates as if they were whole and optimizes an objective that under-weights their data
+    (Wang et al., 2020). FedNova divides each update by its steps first. ``faults.TimedClient``
+    reports the ``steps`` it did.
+    """
+
+    def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
+        unstepped = [r.cid for r in results if "steps" not in r.metrics]
+        if unstepped:
+            raise ValueError(f"DeadlineFedNova needs each client's 'steps' among its fit metrics; client(s) {unstepped} "
+                             f"reported none (wrap the clients with faults.make_timed)")
+        current = require_current(current, type(self).__name__)
+        return fednova([(r.parameters, r.num_examples) for r in results], [r.metrics["steps"] for r in results], current)

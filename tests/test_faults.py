@@ -12,7 +12,8 @@ from course_utils.faults import (
     make_unreliable,
 )
 from course_utils.simulation import run_simulation
-from course_utils.faults import DeadlineFedAvg
+from course_utils.aggregate import fedavg
+from course_utils.faults import DeadlineFedAvg, DeadlineFedNova, fednova
 from course_utils.strategy import FedAvg
 
 NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
@@ -225,6 +226,115 @@ def test_deadline_policies_with_one_slow_client(client_fn, initial_parameters, p
 
     assert history.series("round_time", kind="fit") == ([1, 2], [round_time, round_time])
     assert history.series("clients_used", kind="fit") == ([1, 2], [clients_used, clients_used])
+
+
+# --- FedNova: normalized averaging of partial work --------------------------------------------
+
+
+def test_fednova_by_hand_two_clients_of_10_and_30_examples():
+    # p = (0.25, 0.75), tau = (1, 4), tau_eff = 0.25 * 1 + 0.75 * 4 = 3.25.
+    # Client 0 moved +2 in one step, client 1 moved +4 in four steps (+1 per step):
+    # per-step average 0.25 * 2 + 0.75 * 1 = 1.25, times tau_eff: +4.0625. FedAvg: 0.25 * 2 + 0.75 * 4 = +3.5.
+    current = [np.array([1.0, -1.0]), np.array([[0.0]])]
+    results = [([c + 2 for c in current], 10), ([c + 4 for c in current], 30)]
+
+    new = fednova(results, [1, 4], current)
+
+    assert np.allclose(new[0], current[0] + 4.0625) and np.allclose(new[1], current[1] + 4.0625)
+    assert np.allclose(fedavg(results)[0], current[0] + 3.5)
+
+
+def test_fednova_with_equal_steps_is_fedavg():
+    rng = np.random.default_rng(0)
+    current = [rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)]
+    results = [([rng.normal(size=a.shape).astype(np.float32) for a in current], n) for n in (5, 17, 40)]
+
+    new = fednova(results, [3, 3, 3], current)
+
+    assert all(np.allclose(a, b, atol=1e-6) and a.dtype == b.dtype for a, b in zip(new, fedavg(results)))
+
+
+def test_fednova_does_not_let_a_client_that_did_less_work_count_less():
+    # Two clients of equal size walk in opposite directions at the same pace (1 per step): +1 per step and
+    # -1 per step. Client 0 does 4 steps, client 1 only 1. FedAvg lands at +1.5 (towards the client that
+    # worked more); FedNova at 0, the point the equally weighted objective asks for.
+    current = [np.zeros(2)]
+    results = [([np.full(2, 4.0)], 10), ([np.full(2, -1.0)], 10)]
+
+    assert np.allclose(fedavg(results)[0], 1.5)
+    assert np.allclose(fednova(results, [4, 1], current)[0], 0.0)
+
+
+def test_fednova_keeps_integer_layers_integer():
+    current = [np.array([1.0]), np.array([2], dtype=np.int64)]
+    results = [([np.array([2.0]), np.array([4], dtype=np.int64)], 1), ([np.array([3.0]), np.array([3], dtype=np.int64)], 1)]
+
+    new = fednova(results, [1, 2], current)
+
+    assert new[1].dtype == np.int64 and new[1].tolist() == [4]  # 2 + 1.5 * (0.5 * 2 + 0.5 * 0.5) = 3.875 -> 4
+
+
+@pytest.mark.parametrize(("steps", "current", "error", "match"), [
+    ([1], [np.zeros(2)], ValueError, "steps must hold one"),
+    ("12", [np.zeros(2)], ValueError, "steps must hold one"),
+    ([1, 0], [np.zeros(2)], ValueError, "each of steps"),
+    ([1, float("nan")], [np.zeros(2)], ValueError, "each of steps"),
+    ([1, None], [np.zeros(2)], TypeError, "each of steps"),
+    ([1, True], [np.zeros(2)], TypeError, "each of steps"),
+    ([1, 2], [np.zeros(3)], ValueError, "current"),
+    ([1, 2], [np.array([np.inf, 0.0])], ValueError, "current"),
+    ([1, 2], [np.zeros(2), np.zeros(1)], ValueError, "current"),
+])
+def test_fednova_rejects_bad_steps_and_current_naming_them(steps, current, error, match):
+    results = [([np.ones(2)], 5), ([np.ones(2)], 5)]
+
+    with pytest.raises(error, match=match):
+        fednova(results, steps, current)
+
+
+def test_fednova_rejects_bad_results_as_fedavg_does():
+    with pytest.raises(ValueError, match="results"):
+        fednova([], [], [np.zeros(2)])
+    with pytest.raises(ValueError, match="NaN"):
+        fednova([([np.array([np.nan, 0.0])], 5)], [1], [np.zeros(2)])
+
+
+def test_deadline_fednova_normalizes_by_the_steps_each_client_reports():
+    from course_utils.strategy import FitRes
+
+    strategy = DeadlineFedNova(deadline=1.0, policy="partial")
+    current = [np.zeros(2)]
+    results = [FitRes(0, [np.full(2, 4.0)], 10, {"compute_time": 0.8, "steps": 4.0}),
+               FitRes(1, [np.full(2, -1.0)], 10, {"compute_time": 0.2, "steps": 1.0})]
+
+    parameters, metrics = strategy.aggregate_fit(1, results, [], current)
+
+    assert np.allclose(parameters[0], 0.0)
+    assert metrics["clients_used"] == 2.0
+    with pytest.raises(ValueError, match="'steps'"):
+        strategy.aggregate_fit(1, [FitRes(0, [np.ones(2)], 10, {"compute_time": 0.1})], [], current)
+    with pytest.raises(ValueError, match="current"):
+        strategy.aggregate_fit(1, results, [], None)
+
+
+def test_deadline_fednova_in_a_run_equals_deadline_fedavg_when_nobody_is_late(client_fn, initial_parameters):
+    speeds = np.full(NUM_CLIENTS, 1000.0)  # everyone does all 6 steps well before the deadline
+    config = {"batch_size": 4, "local_epochs": 3}
+    runs = [run_simulation(make_timed(client_fn, speeds), NUM_CLIENTS, 2,
+                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0, on_fit_config_fn=lambda r: config),
+                           initial_parameters, progress=False)[0] for cls in (DeadlineFedAvg, DeadlineFedNova)]
+
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(*runs))
+
+
+def test_deadline_fednova_in_a_run_differs_from_fedavg_when_a_client_does_partial_work(client_fn, initial_parameters):
+    speeds = np.array([2.0, 100.0, 100.0, 100.0])  # client 0 does 2 of its 6 steps, as in the deadline test above
+    config = {"batch_size": 4, "local_epochs": 3}
+    runs = [run_simulation(make_timed(client_fn, speeds), NUM_CLIENTS, 1,
+                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0, on_fit_config_fn=lambda r: config),
+                           initial_parameters, progress=False)[0] for cls in (DeadlineFedAvg, DeadlineFedNova)]
+
+    assert not all(np.allclose(a, b) for a, b in zip(*runs))
 
 
 # --- PoisonedClient ---------------------------------------------------------------------------
