@@ -5,6 +5,7 @@ import pytest
 
 from course_utils.compression import dequantize, quantize
 from course_utils.exercises import check_rounding_prediction
+from course_utils.exercises.aggregation import check_alie_prediction
 
 
 @pytest.mark.parametrize("answer", ["stochastic", "Stochastic ", "STOCHASTIC"])
@@ -32,3 +33,19 @@ def test_an_answer_outside_the_choices_is_named():
 
 def test_no_answer_yet():
     assert "Not answered yet" in repr(check_rounding_prediction(None))
+
+
+@pytest.mark.parametrize("answer", ["FedMedian", "fedmedian", " FEDMEDIAN "])
+def test_the_right_alie_prediction_passes(answer):
+    assert check_alie_prediction(answer)
+
+
+@pytest.mark.parametrize("answer", ["FedAvg", "FedTrimmedAvg"])
+def test_a_wrong_alie_prediction_says_why(answer):
+    verdict = check_alie_prediction(answer)
+    assert not verdict and "next honest value" in repr(verdict)
+
+
+def test_an_alie_answer_outside_the_choices_is_named():
+    assert "'FedAvg', 'FedMedian', 'FedTrimmedAvg'" in repr(check_alie_prediction("Krum"))
+    assert "Not answered yet" in repr(check_alie_prediction(...))

@@ -137,3 +137,21 @@ def check_rounding_prediction(answer: Any) -> Verdict:
         "Rounding to the nearest level gives every client the same codes, so their average has exactly the error of "
         "one of them: averaging removes nothing. Stochastic rounding is right on average (unbiased), and the errors "
         "of independent draws cancel: the average's error shrinks like 1/sqrt(number of clients)."))
+
+
+ALIE_CHOICES = ("FedAvg", "FedMedian", "FedTrimmedAvg")
+
+
+def check_alie_prediction(answer: Any) -> Verdict:
+    """``answer``: which rule does "A Little Is Enough" (colluders sending ``mean - z * std`` of their honest
+    updates) slow down the most in notebook 06: "FedAvg", "FedMedian" or "FedTrimmedAvg"?"""
+    if isinstance(answer, str):
+        by_lower = {choice.lower(): choice for choice in ALIE_CHOICES}
+        if answer.strip().lower() not in by_lower:
+            return Verdict(False, f"✗ Not yet: answer with one of {ALIE_CHOICES}, got {answer!r}.")
+        answer = by_lower[answer.strip().lower()]
+    return check_value(answer, "FedMedian", (
+        "The colluders all send the same value, a little below the mean, in every coordinate. The mean gives it the "
+        "attackers' share of the weight; the median has no weights: with the attackers' copies on one side, it moves "
+        "to the next honest value on that side, in every coordinate at once, whenever one attacker is sampled. The "
+        "rule that threw the sign flip away follows this attacker most."))
