@@ -153,5 +153,5 @@ def check_alie_prediction(answer: Any) -> Verdict:
     return check_value(answer, "FedMedian", (
         "The colluders all send the same value, a little below the mean, in every coordinate. The mean gives it the "
         "attackers' share of the weight; the median has no weights: with the attackers' copies on one side, it moves "
-        "to the next honest value on that side, in every coordinate at once, whenever one attacker is sampled. The "
-        "rule that threw the sign flip away follows this attacker most."))
+        "to the next honest value on that side, in nearly every coordinate at once, whenever an attacker is sampled. "
+        "The rule that threw the sign flip away follows this attacker most."))
