@@ -11,6 +11,8 @@ Three threats, each with the metric that says whether it worked:
   trained on" (Yeom et al., 2018). Metric: :func:`membership_auc` (0.5 is a coin toss).
 - **Poisoning** (a malicious client): label flipping (Tolpegin et al., 2020) and a backdoor
   trigger (Bagdasaryan et al., 2020). Metric: :func:`attack_success_rate`, next to clean accuracy.
+  Against robust aggregation, colluding clients that stay inside the honest spread ("A Little
+  Is Enough", Baruch et al., 2019: :func:`little_is_enough`); metric: the global model's accuracy.
 
 and one server-side defence that the other strategies lack, :class:`NormClippedFedAvg`.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.stats
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
@@ -340,6 +343,89 @@ def attack_success_rate(model: nn.Module, data: TensorDataset, target: int, trig
     model.eval()
     return float((model(x).argmax(dim=1) == target).float().mean())
 
+
+
+def little_is_enough_z(num_clients: int, num_attackers: int) -> float:
+    """The largest ``z`` of "A Little Is Enough" (Baruch et al., 2019) for ``num_attackers`` among ``num_clients``.
+
+    The paper's rule: ``s = floor(num_clients / 2 + 1) - num_attackers`` is how many honest
+    clients the attackers need on their side to pass as the median, and ``z`` is chosen so that
+    a share ``(num_clients - s) / num_clients`` of normally spread honest values lies above
+    ``mean - z * std``: ``z = Phi^-1((num_clients - s) / num_clients)``. Needs
+    ``1 <= num_attackers < num_clients / 2``.
+    """
+    n = check_integer("num_clients", num_clients, 2)
+    m = check_integer("num_attackers", num_attackers, 1, (n - 1) // 2, hint=" (fewer than half of num_clients)")
+    s = n // 2 + 1 - m
+    return float(scipy.stats.norm.ppf((n - s) / n))
+
+
+def little_is_enough(honest_updates: list[Parameters], z: float) -> Parameters:
+    """The update that "A Little Is Enough" sends: ``mean - z * std`` of ``honest_updates``, coordinate by coordinate.
+
+    Baruch, Baruch & Goldberg (NeurIPS 2019): colluding attackers estimate each coordinate's mean
+    and standard deviation (over clients, ``ddof=1``) from the honest updates they can compute
+    on their own data, and all send the same value, a little below the mean. For a small ``z`` it
+    stays inside the honest spread, where the median and the trimmed mean do not cut it, and pulls
+    them the same way in every coordinate, round after round. ``honest_updates``: at least two updates, each a list of
+    arrays of the same shapes (new parameters minus the global ones); ``z`` >= 0 (in standard
+    deviations). Returns one update of those shapes, float64.
+    """
+    check_number("z", z, 0, hint=" (standard deviations below the mean)")
+    if not isinstance(honest_updates, (list, tuple)) or len(honest_updates) < 2:
+        raise ValueError("honest_updates must be a list of at least two updates (a spread needs two values)")
+    shapes = [np.shape(a) for a in honest_updates[0]]
+    stacked = []
+    for layer, shape in enumerate(shapes):
+        if any(len(u) != len(shapes) or np.shape(u[layer]) != shape for u in honest_updates):
+            raise ValueError(f"honest_updates must all have {len(shapes)} arrays of the shapes {shapes}")
+        stacked.append(np.stack([_float_array("honest_updates", u[layer]) for u in honest_updates]))
+    return [values.mean(axis=0) - z * values.std(axis=0, ddof=1) for values in stacked]
+
+
+class ColludingClient(ClientWrapper):
+    """One of a coalition of attackers running "A Little Is Enough" (:func:`little_is_enough`).
+
+    In ``fit`` it trains every coalition member's honest update from the parameters it received
+    (the attackers pool their own data, no one else's) and sends ``global + little_is_enough(those,
+    z)``; every member sampled in a round sends the same. It reports its own ``num_examples`` and
+    the training metrics of its own honest fit, as an honest client would.
+    """
+
+    def __init__(self, client: Client, coalition: list[Client], z: float) -> None:
+        super().__init__(client)
+        if len(coalition) < 2:
+            raise ValueError("a coalition needs at least two clients, to estimate the honest updates' spread")
+        self.coalition, self.z = list(coalition), check_number("z", z, 0)
+
+    def fit(self, parameters: Parameters, config: dict[str, Any]):
+        old = [np.asarray(p, np.float64) for p in parameters]
+        fits = [(member.cid, member.fit(parameters, config)) for member in self.coalition]
+        honest = [[np.asarray(new, np.float64) - o for new, o in zip(result[0], old)] for _, result in fits]
+        crafted = little_is_enough(honest, self.z)
+        sent = [cast_to(o + c, np.asarray(p).dtype) for o, c, p in zip(old, crafted, parameters)]
+        own_metrics = next((result[2] for cid, result in fits if cid == self.cid), {})
+        return sent, len(self.client.train_data), own_metrics
+
+
+def make_colluding(
+    client_fn: Callable[[int], Client], bad_cids: Iterable[int], z: float
+) -> Callable[[int], Client | ColludingClient]:
+    """``client_fn``, except that the clients in ``bad_cids`` (at least two) collude as :class:`ColludingClient`."""
+    if not callable(client_fn):
+        raise TypeError("client_fn must be a function cid -> Client")
+    if isinstance(bad_cids, (str, bytes)) or not hasattr(bad_cids, "__iter__"):
+        raise TypeError(f"bad_cids must be a list of client ids, got {type(bad_cids).__name__}")
+    bad = sorted({check_integer("each of bad_cids", cid, 0) for cid in bad_cids})
+    if len(bad) < 2:
+        raise ValueError(f"bad_cids must name at least two clients (a coalition), got {bad}")
+    check_number("z", z, 0, hint=" (standard deviations below the mean)")
+
+    def colluding_fn(cid: int) -> Client | ColludingClient:
+        client = client_fn(cid)
+        return ColludingClient(client, [client_fn(b) for b in bad], z) if cid in bad else client
+
+    return colluding_fn
 
 # --- 4. A defence: clip each update before averaging ---------------------------------------
 

@@ -6,10 +6,13 @@ import torch
 from torch.utils.data import TensorDataset
 
 from course_utils.attacks import (
-    MaliciousClient, NormClippedFedAvg, attack_success_rate, backdoor_data, blind_guess_error, example_losses,
+    ColludingClient, MaliciousClient, NormClippedFedAvg, attack_success_rate, backdoor_data, blind_guess_error,
+    example_losses,
     flip_labels, gradient_from_update, gradients_of, infer_labels, invert_linear_layer, make_malicious,
-    match_gradients, membership_auc, reconstruction_error, stamp_trigger,
+    little_is_enough, little_is_enough_z, make_colluding, match_gradients, membership_auc, reconstruction_error,
+    stamp_trigger,
 )
+from course_utils.aggregate import median, trimmed_mean
 from course_utils.client import Client, make_client_fn
 from course_utils.data import load_dataset
 from course_utils.evaluation import evaluate_parameters
@@ -181,6 +184,75 @@ def test_a_boosted_backdoor_beats_fedavg_and_not_the_median(digits):
     assert rates["fedavg"] > 0.5 > 0.2 > rates["median"]
 
 
+# --- a little is enough -------------------------------------------------------------------
+
+
+def test_little_is_enough_hand_computed():
+    honest = [[np.array([1.0, 5.0]), np.array([[0.0]])], [np.array([3.0, 5.0]), np.array([[2.0]])]]
+    crafted = little_is_enough(honest, z=1.0)  # mean (2, 5) and (1); sample std (sqrt 2, 0) and (sqrt 2)
+    np.testing.assert_allclose(crafted[0], [2 - np.sqrt(2), 5.0])
+    np.testing.assert_allclose(crafted[1], [[1 - np.sqrt(2)]])
+    np.testing.assert_allclose(little_is_enough(honest, z=0)[0], [2.0, 5.0])  # z = 0: the mean itself
+
+
+def test_z_max_of_the_paper():
+    # Baruch et al.: s = floor(n/2 + 1) - m honest clients needed, z = Phi^-1((n - s) / n)
+    assert little_is_enough_z(50, 12) == pytest.approx(0.5828, abs=1e-4)  # s = 14, Phi^-1(0.72)
+    assert little_is_enough_z(10, 3) == pytest.approx(0.5244, abs=1e-4)  # s = 3, Phi^-1(0.7)
+    assert little_is_enough_z(10, 1) < little_is_enough_z(10, 3) < little_is_enough_z(10, 4)
+
+
+def _honest_updates(num_clients, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(1.0, 1.0, size=(20, 5)), rng.normal(-0.5, 0.3, size=7)] for _ in range(num_clients)]
+
+
+def test_the_crafted_update_hides_inside_the_honest_range():
+    honest = _honest_updates(20)
+    crafted = little_is_enough(honest[:5], z=0.5)  # estimated from five of them, as colluders would
+    flipped = [-10 * a for a in honest[0]]
+    for layer in range(2):
+        stacked = np.stack([u[layer] for u in honest])
+        low, high = stacked.min(axis=0), stacked.max(axis=0)
+        inside = lambda update: ((update[layer] >= low) & (update[layer] <= high)).mean()  # noqa: E731
+        assert inside(crafted) > 0.95 and inside(flipped) < 0.15
+
+
+def test_the_crafted_update_pulls_the_median_and_the_trimmed_mean_down():
+    honest = _honest_updates(7)
+    crafted = little_is_enough(honest[:3], z=1.0)
+    clean = [(u, 1) for u in honest]
+    attacked = clean + [(crafted, 1)] * 3
+    for name, rule in (("median", median), ("trimmed mean", lambda r: trimmed_mean(r, 0.2))):
+        before, after = rule(clean), rule(attacked)
+        for layer, (b, a, c) in enumerate(zip(before, after, crafted)):
+            if name == "median":  # where the crafted value is below the honest median, the median can only go down
+                assert (a[c < b] <= b[c < b] + 1e-12).all()
+            spread = np.std(np.stack([u[layer] for u in honest]), axis=0).mean()
+            assert (a - b).mean() < -0.1 * spread, f"the {name} should move down, by a tenth of the spread at least"
+
+
+def test_colluders_send_the_same_crafted_update_and_honest_clients_are_untouched(digits):
+    model_fn = lambda: make_model("logistic", (1, 8, 8), 10, seed=0)  # noqa: E731
+    client_fn = make_client_fn(digits.train, iid(len(digits.train), 6, seed=0), model_fn, test_fraction=0.0)
+    colluding = make_colluding(client_fn, bad_cids=[1, 4], z=1.5)
+    start = get_parameters(model_fn())
+    config = {"local_epochs": 1, "batch_size": 32, "learning_rate": 0.1, "server_round": 3, "seed": 7}
+    honest = {cid: client_fn(cid).fit(start, config) for cid in range(6)}
+    expected = little_is_enough([[n - g for n, g in zip(honest[cid][0], start)] for cid in (1, 4)], 1.5)
+    for cid in (1, 4):
+        client = colluding(cid)
+        assert isinstance(client, ColludingClient)
+        sent, num_examples, metrics = client.fit(start, config)
+        assert num_examples == honest[cid][1] and metrics == honest[cid][2]  # it looks like an honest client
+        for s, g, e in zip(sent, start, expected):
+            assert s.dtype == g.dtype
+            np.testing.assert_allclose(s - g, e, atol=1e-5)
+    for cid in (0, 2, 3, 5):
+        for s, h in zip(colluding(cid).fit(start, config)[0], honest[cid][0]):
+            np.testing.assert_array_equal(s, h)
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 
@@ -219,6 +291,16 @@ def _model():
                                  0), ValueError, "no example to attack"),
     (lambda: NormClippedFedAvg(clip_norm=0), ValueError, "clip_norm"),
     (lambda: NormClippedFedAvg().aggregate_parameters([], None), ValueError, "needs current"),
+    (lambda: little_is_enough([[np.ones(2)]], 1.0), ValueError, "at least two updates"),
+    (lambda: little_is_enough([[np.ones(2)], [np.ones(3)]], 1.0), ValueError, "shapes"),
+    (lambda: little_is_enough([[np.ones(2)], [np.ones(2)]], -1.0), ValueError, "z"),
+    (lambda: little_is_enough([[np.ones(2)], [np.array([1.0, np.nan])]], 1.0), ValueError, "finite"),
+    (lambda: little_is_enough([[np.ones(2)], [np.array(["a", "b"])]], 1.0), TypeError, "numbers"),
+    (lambda: little_is_enough_z(10, 5), ValueError, "num_attackers"),
+    (lambda: little_is_enough_z(10, 0), ValueError, "num_attackers"),
+    (lambda: make_colluding(lambda c: None, [3], 1.0), ValueError, "at least two"),
+    (lambda: make_colluding(lambda c: None, "01", 1.0), TypeError, "bad_cids"),
+    (lambda: make_colluding(lambda c: None, [0, 1], -0.5), ValueError, "z"),
 ])
 def test_bad_input_is_refused_with_a_clear_error(call, error, words):
     with pytest.raises(error, match=words):
