@@ -39,7 +39,8 @@ FIX_BUILD = ("rebuild it: python tools/translate.py build {number}; if that says
 def _zh(english: Path) -> nbformat.NotebookNode:
     path = ZH_NOTEBOOKS / english.name
     if not path.exists():
-        pytest.fail(f"notebooks/zh/{english.name} is missing: " + FIX_BUILD.format(number=english.name[:2], name=english.name))
+        fix = FIX_BUILD.format(number=english.name[:2], name=english.name)
+        pytest.fail(f"notebooks/zh/{english.name} is missing: {fix}")
     return nbformat.read(path, as_version=4)
 
 
@@ -205,7 +206,7 @@ def test_relative_links_in_the_chinese_markdown_resolve(english):
                 continue
             if not (ZH_NOTEBOOKS / target.split("#")[0].split("?")[0]).exists():
                 broken.append(f"cell {cell.id}: {target}")
-    assert not broken, f"links that lead nowhere from notebooks/zh/ (a link leaving notebooks/ needs one more ../): {broken}"
+    assert not broken, f"links leading nowhere from notebooks/zh/ (one leaving notebooks/ needs a ../ more): {broken}"
 
 
 def _prose(markdown: str) -> str:
@@ -250,5 +251,6 @@ def test_no_markdown_cell_of_the_chinese_notebook_is_left_in_english(english):
             continue  # a cell of code, math or a name only has nothing to translate
         share, sentences = chinese_share(cell.source), english_sentences(cell.source)
         if share < 0.3 or sentences:
-            left.append(f"cell {cell.id}: Chinese share {share:.2f}, English left: {sentences[:1] or cell.source[:80]!r}")
+            english_left = sentences[:1] or cell.source[:80]
+            left.append(f"cell {cell.id}: Chinese share {share:.2f}, English left: {english_left!r}")
     assert not left, f"notebooks/zh/{english.name} has English left (fix its translation in i18n/zh/): {left}"

@@ -24,7 +24,9 @@ unchanged, ``build`` keeps the outputs they have, so a wording fix needs no re-e
 code changed (or the notebook is new), it writes the notebook without outputs and says so. Then
 refresh the outputs with ``python tools/execute_notebooks.py notebooks/zh/NN_x.ipynb`` (it runs the
 notebook in ``notebooks/zh/``) and validate them as CI does, under
-``ATEN_CPU_CAPABILITY=default python -m pytest notebooks/zh/NN_x.ipynb``.
+``ATEN_CPU_CAPABILITY=default python -m pytest notebooks/zh/NN_x.ipynb``. Do the same when
+``course_utils`` changes what a notebook prints (an exercise check's feedback, say): the English
+notebook is re-executed then, and so is the Chinese one.
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ import nbformat
 import polib
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script: tools.sync_notebooks is importable from here too
+if not __package__:  # run as a script (python tools/translate.py): make the tools package importable
+    sys.path.insert(0, str(ROOT))
 from tools.sync_notebooks import BADGE, GITHUB, badge, settings  # noqa: E402
 
 CATALOGS = ROOT / "i18n" / "zh"
 NOTEBOOKS = ROOT / "notebooks"
 ZH_NOTEBOOKS = NOTEBOOKS / "zh"
 LANGUAGE = "zh"
-LANGUAGE_LINE = f'from course_utils.exercises import set_language; set_language("{LANGUAGE}")  # checks answer in Chinese'
+LANGUAGE_LINE = (  # the line that ends a Chinese notebook's setup cell
+    f'from course_utils.exercises import set_language; set_language("{LANGUAGE}")  # checks answer in Chinese'
+)
 
 
 def catalog_path(notebook: Path) -> Path:
