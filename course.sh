@@ -7,7 +7,8 @@
 #   bash course.sh test     set up, then run the tests: unit tests and every English notebook (nbval),
 #                           then every Chinese notebook (notebooks/zh/) under ATEN_CPU_CAPABILITY=default;
 #                           further arguments run just pytest with them (e.g. bash course.sh test notebooks/03_*)
-#   bash course.sh docs     set up, then build the course site into docs/site/ (index.html)
+#   bash course.sh docs     set up, then build the course site (Sphinx, both languages) into docs/site/
+#                           (English: docs/site/index.html, Chinese: docs/site/zh/index.html)
 #
 # Set-up creates a virtual environment in .venv (or $COURSE_VENV) with Python 3.11 or later (python3.11
 # if there is one, else python3, or $COURSE_PYTHON), installs requirements.txt (which includes this
@@ -104,5 +105,5 @@ case "$command" in
     echo "Validating the Chinese notebooks (notebooks/zh/) under ATEN_CPU_CAPABILITY=default, as on another CPU..."
     ATEN_CPU_CAPABILITY=default "$venv/bin/python" -m pytest notebooks/zh || status=$?
     exit "$status" ;;
-  docs) "$venv/bin/python" docs/build.py && echo "Open docs/site/index.html in a browser." ;;
+  docs) "$venv/bin/python" docs/build.py && echo "Open docs/site/index.html (English) or docs/site/zh/index.html (Chinese) in a browser." ;;
 esac

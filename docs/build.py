@@ -1,31 +1,33 @@
-"""Build the course site: an index page and one HTML page per notebook, with their stored outputs.
+"""Build the course site with Sphinx, MyST-NB and the book theme, in English and in Chinese.
 
     python docs/build.py [--out docs/site]
 
-Notebooks are found by glob (``notebooks/NN_*.ipynb``), rendered with nbconvert's HTML exporter
-as they are stored (nothing is executed), linked to the previous and next notebook, and listed
-on ``index.html`` with their learning goals and Colab links.
+The English site goes to ``OUT/`` from ``notebooks/NN_*.ipynb``, the Chinese one to ``OUT/zh/``
+from whatever ``notebooks/zh/NN_*.ipynb`` exist. Notebooks are found by glob and shown with their
+stored outputs (nothing is executed, nothing downloaded). Each language is staged in a temporary
+folder: its notebooks and a landing page written from ``docs/landing/LANG.md`` with the list of
+notebooks and their learning goals. The settings are in ``docs/conf.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
+import io
 import re
+import shutil
+import tempfile
+import tomllib
+import warnings
 from pathlib import Path
 
 import nbformat
-import tomllib
-from nbconvert import HTMLExporter
-from nbconvert.filters import markdown2html
+from sphinx.application import Sphinx
+from sphinx.util.console import nocolor
+from sphinx.util.docutils import docutils_namespace, patch_docutils
 
 ROOT = Path(__file__).resolve().parents[1]
-GOALS = "## Learning goals\n\nIn this notebook you will:"  # how every notebook introduces its goals
-STYLE = """<style>
-.course-nav { font-family: sans-serif; display: flex; justify-content: space-between; gap: 1em;
-  max-width: 1000px; margin: 1em auto; padding: 0.6em 1em; background: #f3f5f8; border-radius: 6px; }
-.course-nav a { text-decoration: none; }
-</style>"""
+LANGUAGES = ("en", "zh")  # the first is the site's root; the others live in OUT/<language>/
+CAPTIONS = {"en": "Notebooks", "zh": "课程 notebook"}  # the sidebar's heading over the chapters
 
 
 def course_setting(key: str) -> str:
@@ -33,77 +35,102 @@ def course_setting(key: str) -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["course"][key]
 
 
-def colab_url(name: str) -> str:
-    """The Open-in-Colab address of notebook ``name``."""
-    return f"https://colab.research.google.com/github/{course_setting('repository')}/blob/{course_setting('ref')}/notebooks/{name}"
+def notebooks(language: str = "en") -> list[Path]:
+    """The notebooks of ``language`` in course order: ``notebooks/NN_*.ipynb`` or ``notebooks/zh/NN_*.ipynb``."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
+    folder = ROOT / "notebooks" if language == "en" else ROOT / "notebooks" / language
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-def notebooks() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def title_and_goals(notebook: nbformat.NotebookNode) -> tuple[str, str]:
-    """The first markdown cell's ``# title`` and the list under its ``## Learning goals`` (markdown)."""
-    first = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-    title = re.search(r"^# (.+)$", first, re.MULTILINE).group(1).strip()
-    goals = first.split(GOALS, 1)[-1] if GOALS in first else ""
-    return title, goals.strip()
-
-
-def nav(pages: list[Path], index: int) -> str:
-    """The bar linking a page to the index and to the previous and next notebook."""
-    previous = f'<a href="{pages[index - 1].stem}.html">&larr; {pages[index - 1].stem}</a>' if index > 0 else "<span></span>"
-    following = f'<a href="{pages[index + 1].stem}.html">{pages[index + 1].stem} &rarr;</a>' if index + 1 < len(pages) else "<span></span>"
-    return f'<nav class="course-nav">{previous}<a href="index.html">all notebooks</a>{following}</nav>'
-
-
-def render_page(path: Path, pages: list[Path], index: int) -> str:
-    """One notebook as a standalone HTML page with navigation; links to notebooks point at their pages."""
-    body, _ = HTMLExporter(template_name="lab").from_filename(str(path))
-    body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb"', r'href="\1.html"', body)
-    bar = nav(pages, index)
-    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + STYLE + bar, body, count=1)
-    return body.replace("</body>", bar + "</body>", 1)
-
-
-def render_index(pages: list[Path]) -> str:
-    rows = []
-    for path in pages:
-        title, goals = title_and_goals(nbformat.read(path, as_version=4))
-        rows.append(
-            f'<section><h2><a href="{path.stem}.html">{html.escape(title)}</a></h2>'
-            f'<p><a href="{colab_url(path.name)}">Open in Colab</a></p>{markdown2html(goals)}</section>'
-        )
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Federated learning, hands-on, from zero</title>'
-        '<style>body{font-family:sans-serif;max-width:900px;margin:2em auto;line-height:1.5}'
-        "section{border-top:1px solid #ddd;padding-top:.5em}</style></head><body>"
-        "<h1>Federated learning, hands-on, from zero</h1>"
-        "<p>The course's notebooks in order, with their stored outputs. Open one in Colab to run it.</p>"
-        + "".join(rows)
-        + "</body></html>"
+def stored_plots(path: Path) -> int:
+    """How many PNG images (plots) the stored outputs of notebook ``path`` hold."""
+    cells = nbformat.read(path, as_version=4).cells
+    return sum(
+        "image/png" in output.get("data", {}) for cell in cells if cell.cell_type == "code" for output in cell.outputs
     )
 
 
-def build(out: Path) -> list[Path]:
-    """Write index.html and one page per notebook into ``out``; return the pages written."""
-    out.mkdir(parents=True, exist_ok=True)
-    pages = notebooks()
-    written = [out / "index.html"]
-    written[0].write_text(render_index(pages), encoding="utf-8")
-    for index, path in enumerate(pages):
-        page = out / f"{path.stem}.html"
-        page.write_text(render_page(path, pages, index), encoding="utf-8")
-        written.append(page)
-    return written
+def site_dir(out: Path, language: str) -> Path:
+    """Where the site of ``language`` is written inside ``out``."""
+    return out if language == LANGUAGES[0] else out / language
+
+
+def title_and_goals(notebook: nbformat.NotebookNode) -> tuple[str, str]:
+    """The first markdown cell's ``# title``, and the list under its first ``##`` heading (markdown, may be "")."""
+    first = next(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    title = re.search(r"^# (.+)$", first, re.MULTILINE).group(1).strip()
+    section = re.split(r"^## .*$", first, maxsplit=1, flags=re.MULTILINE)
+    goals = section[1] if len(section) > 1 else ""
+    items = re.search(r"^[-*] .*?(?=^#|\Z)", goals, re.MULTILINE | re.DOTALL)
+    return title, items.group(0).strip() if items else ""
+
+
+def landing_page(language: str, pages: list[Path]) -> str:
+    """The landing page of ``language`` (MyST): its text, each notebook with its goals, and the sidebar's toctree."""
+    entries = []
+    for path in pages:
+        title, goals = title_and_goals(nbformat.read(path, as_version=4))
+        entries.append(f"### [{title}]({path.name})\n\n{goals}\n")
+    text = (ROOT / "docs" / "landing" / f"{language}.md").read_text(encoding="utf-8")
+    text = text.replace("{repository}", course_setting("repository"))
+    text = text.replace("{notebooks}", "\n".join(entries))
+    toctree = "\n".join(path.stem for path in pages)
+    return f"{text}\n```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {CAPTIONS[language]}\n\n{toctree}\n```\n"
+
+
+def build_language(language: str, out: Path, work: Path) -> list[str]:
+    """Stage ``language``'s notebooks and landing page in ``work``, build them there and copy the pages to ``out``.
+
+    Returns Sphinx's warnings (one string a line).
+    """
+    source = work / language / "source"
+    source.mkdir(parents=True)
+    pages = notebooks(language)
+    for path in pages:
+        shutil.copy2(path, source / path.name)
+    (source / "index.md").write_text(landing_page(language, pages), encoding="utf-8")
+    messages = io.StringIO()
+    # as sphinx-build does: each build registers its directives and roles afresh
+    with patch_docutils(ROOT / "docs"), docutils_namespace(), warnings.catch_warnings():
+        # the theme and MyST still call APIs that Sphinx 11 removes: not ours to act on
+        warnings.filterwarnings("ignore", message=r".* is deprecated\. Check CHANGES for Sphinx API")
+        app = Sphinx(
+            srcdir=source,
+            confdir=ROOT / "docs",
+            outdir=work / language / "html",
+            doctreedir=work / language / "doctrees",
+            buildername="html",
+            status=None,
+            warning=messages,
+            freshenv=True,
+            tags=[language],
+        )
+        app.build()
+    shutil.copytree(work / language / "html", out, ignore=shutil.ignore_patterns(".buildinfo"), dirs_exist_ok=True)
+    return [line for line in messages.getvalue().splitlines() if line.strip()]
+
+
+def build(out: Path) -> list[str]:
+    """Write the site of every language into ``out`` (emptied first); return Sphinx's warnings, if any."""
+    if out.exists():
+        shutil.rmtree(out)
+    nocolor()  # plain warnings, to print and to compare
+    messages = []
+    with tempfile.TemporaryDirectory(prefix="course-site-") as work:
+        for language in LANGUAGES:
+            messages += build_language(language, site_dir(out, language), Path(work))
+    return messages
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "site")
     args = parser.parse_args()
-    for page in build(args.out):
-        print(page.relative_to(ROOT) if page.is_relative_to(ROOT) else page)
+    messages = build(args.out)
+    print("\n".join(messages))
+    for language in LANGUAGES:
+        print(f"{language}: {len(notebooks(language))} notebooks, {site_dir(args.out, language) / 'index.html'}")
 
 
 if __name__ == "__main__":
