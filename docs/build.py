@@ -35,12 +35,16 @@ def course_setting(key: str) -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["course"][key]
 
 
-def notebooks(language: str = "en") -> list[Path]:
-    """The notebooks of ``language`` in course order: ``notebooks/NN_*.ipynb`` or ``notebooks/zh/NN_*.ipynb``."""
+def notebook_folder(language: str) -> Path:
+    """Where the notebooks of ``language`` are: ``notebooks/`` (English) or ``notebooks/<language>/``."""
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
-    folder = ROOT / "notebooks" if language == "en" else ROOT / "notebooks" / language
-    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    return ROOT / "notebooks" if language == LANGUAGES[0] else ROOT / "notebooks" / language
+
+
+def notebooks(language: str = "en") -> list[Path]:
+    """The notebooks of ``language`` in course order: ``notebooks/NN_*.ipynb`` or ``notebooks/zh/NN_*.ipynb``."""
+    return sorted(notebook_folder(language).glob("[0-9][0-9]_*.ipynb"))
 
 
 def stored_plots(path: Path) -> int:
@@ -108,7 +112,8 @@ def build_language(language: str, out: Path, work: Path) -> list[str]:
         )
         app.build()
     shutil.copytree(work / language / "html", out, ignore=shutil.ignore_patterns(".buildinfo"), dirs_exist_ok=True)
-    return [line for line in messages.getvalue().splitlines() if line.strip()]
+    folder = f"{notebook_folder(language).relative_to(ROOT)}/"  # name the notebook, not its staged copy
+    return [line.replace(f"{source}/", folder) for line in messages.getvalue().splitlines() if line.strip()]
 
 
 def build(out: Path) -> list[str]:

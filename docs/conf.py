@@ -22,8 +22,9 @@ if CHINESE:
     except ImportError:
         pass
 
-project = "联邦学习：从零开始动手实践" if CHINESE else "Federated learning, hands-on, from zero"
-author = "the course's authors"
+# the course's name, in Chinese as README.zh.md gives it
+project = "联邦学习，从零动手" if CHINESE else "Federated learning, hands-on, from zero"
+author = COURSE["repository"].split("/")[0]  # the GitHub organisation: "By federated-from-zero"
 language = "zh_CN" if CHINESE else "en"
 extensions = ["myst_nb", "language_switch"]
 root_doc = "index"
