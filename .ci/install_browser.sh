@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What tests/test_site_browser.py needs besides Python: Debian's Chromium (the headless browser
-# that loads every page of the site) and a CJK font, fonts-noto-cjk, for the Chinese pages (the
-# reader's font: the site ships none). Installed with apt-get only when missing and only as root;
-# otherwise this says what to install, and the test skips (or fails with COURSE_REQUIRE_BROWSER=1).
+# that loads every page of the site), a CJK font, fonts-noto-cjk, for the Chinese pages (the
+# reader's font: the site ships none), and fontconfig's fc-list, which the test finds fonts with.
+# Installed with apt-get only when missing and only as root; otherwise this says what to install,
+# and the test skips (or fails with COURSE_REQUIRE_BROWSER=1).
 set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -10,7 +11,7 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
   exit 0
 fi
 missing=()
-for package in chromium fonts-noto-cjk; do
+for package in chromium fonts-noto-cjk fontconfig; do
   installed "$package" || missing+=("$package")
 done
 if (( ${#missing[@]} == 0 )); then
