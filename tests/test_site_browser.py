@@ -70,6 +70,7 @@ class Browser:
 
     def __init__(self, executable: str, profile: Path, env: dict[str, str] | None = None) -> None:
         options = ["--headless", "--disable-gpu", "--no-first-run", "--window-size=1280,900"]
+        options += ["--disable-dev-shm-usage"]  # containers often have a small /dev/shm
         options += ["--host-resolver-rules=MAP * ~NOTFOUND"]  # nothing from the network: the site must stand alone
         options += ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium's sandbox refuses root
         options += [f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"]
@@ -145,6 +146,8 @@ class Browser:
 @functools.cache
 def font_files() -> dict[str, tuple[str, int]]:
     """Each installed font's PostScript name -> (file, index in a collection), from fontconfig."""
+    if shutil.which("fc-list") is None:
+        pytest.fail("fc-list (Debian's fontconfig) is missing: bash .ci/install_browser.sh installs it")
     listing = subprocess.run(
         ["fc-list", "--format", "%{postscriptname}\t%{file}\t%{index}\n"], capture_output=True, text=True, check=True
     )
@@ -199,38 +202,49 @@ def browser(chromium, tmp_path_factory):
     browser.close()
 
 
-def site_pages(root: Path, language: str) -> list[tuple[str, Path | None]]:
-    """(page name, its notebook or None) for every page of one language's site."""
-    return [("index", None), ("search", None)] + [(path.stem, path) for path in notebooks(language)]
+def site_pages(root: Path, language: str) -> list[tuple[Path, Path | None]]:
+    """(page, its notebook or None) for every HTML page of one language's site."""
+    by_stem = {path.stem: path for path in notebooks(language)}
+    return [(page, by_stem.get(page.stem)) for page in sorted(root.glob("*.html"))]
+
+
+def page_problems(browser: Browser, where: str, page: Path, notebook: Path | None, chapters: int) -> list[str]:
+    """What is wrong with ``page`` as Chromium renders it (``chapters``: how many notebooks the sidebar lists)."""
+    browser.open(page.as_uri())
+    facts = browser.evaluate(PAGE_FACTS)
+    problems = []
+    if not facts["title"] or not facts["h1"] or not facts["title"].startswith(facts["h1"]):
+        problems.append(f"{where}: title {facts['title']!r}, heading {facts['h1']!r}")
+    if notebook is not None and facts["h1"] != title_and_goals(nbformat.read(notebook, as_version=4))[0]:
+        problems.append(f"{where}: heading {facts['h1']!r} is not the notebook's title")
+    if len(facts["sidebar"]) < chapters + 1:  # the landing page and every notebook
+        problems.append(f"{where}: {len(facts['sidebar'])} visible sidebar links for {chapters} notebooks")
+    if not facts["switcher"] or not Path(urllib.request.url2pathname(facts["switcher"][7:])).is_file():
+        problems.append(f"{where}: language switch {facts['switcher']!r} is not a page")
+    return problems + plot_problems(where, notebook, facts["plots"])
+
+
+def glyph_problems(browser: Browser, where: str) -> list[str]:
+    """The Chinese texts of the open page that show a box (a character no font used for them has)."""
+    texts = browser.evaluate(MARK_CHINESE)
+    if not texts:
+        return [f"{where}: no Chinese text on the page"]
+    return [f"{where}: {problem}" for problem in missing_glyphs(texts, browser.fonts_of_marked())]
 
 
 def test_every_page_renders_in_chromium(built_site, browser):
     problems = []
     for language in LANGUAGES:
         root = site_dir(built_site.root, language)
-        chapters = len(notebooks(language))
-        for name, notebook in site_pages(root, language):
-            page = root / f"{name}.html"
-            browser.open(page.as_uri())
-            facts = browser.evaluate(PAGE_FACTS)
-            where = f"{language}/{name}"
-            if not facts["title"] or not facts["h1"] or not facts["title"].startswith(facts["h1"]):
-                problems.append(f"{where}: title {facts['title']!r}, heading {facts['h1']!r}")
-            if notebook is not None:
-                title, _ = title_and_goals(nbformat.read(notebook, as_version=4))
-                if facts["h1"] != title:
-                    problems.append(f"{where}: heading {facts['h1']!r}, notebook title {title!r}")
-            if len(facts["sidebar"]) < chapters + 1:  # the landing page and every notebook
-                problems.append(f"{where}: {len(facts['sidebar'])} visible sidebar links for {chapters} notebooks")
-            if not facts["switcher"] or not Path(urllib.request.url2pathname(facts["switcher"][7:])).is_file():
-                problems.append(f"{where}: language switch {facts['switcher']!r} is not a page")
-            problems += plot_problems(where, notebook, facts["plots"])
+        for page, notebook in site_pages(root, language):
+            where = f"{language}/{page.stem}"
+            problems += page_problems(browser, where, page, notebook, len(notebooks(language)))
             if language == "zh":
-                texts = browser.evaluate(MARK_CHINESE)
-                if name != "search" and not texts:
-                    problems.append(f"{where}: no Chinese text on the page")
-                problems += [f"{where}: {m}" for m in missing_glyphs(texts, browser.fonts_of_marked())]
-    assert not problems, "\n".join(problems[:40])
+                problems += glyph_problems(browser, where)
+    shown = problems[:40]
+    if any("not in the fonts used" in problem for problem in problems):
+        shown.append("(boxes: is a CJK font installed? fonts-noto-cjk, which bash .ci/install_browser.sh installs)")
+    assert not problems, "\n".join(shown)
 
 
 def plot_problems(where: str, notebook: Path | None, plots: list[dict]) -> list[str]:
