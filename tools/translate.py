@@ -282,8 +282,13 @@ def main(argv: list[str]) -> int:
         print(f"{fill(Path(argv[1]), Path(argv[2]))} translations set in {argv[1]}")
         return 0
     if argv[:1] in (["check"], ["build"]):
+        try:
+            notebooks = english_notebooks(argv[1:])
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
         failed = 0
-        for notebook in english_notebooks(argv[1:]):
+        for notebook in notebooks:
             problems = translation_problems(notebook)
             if problems:
                 failed += 1
