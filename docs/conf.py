@@ -26,7 +26,7 @@ if CHINESE:
 project = "联邦学习，从零动手" if CHINESE else "Federated learning, hands-on, from zero"
 author = COURSE["repository"].split("/")[0]  # the GitHub organisation: "By federated-from-zero"
 language = "zh_CN" if CHINESE else "en"
-extensions = ["myst_nb", "language_switch"]
+extensions = ["myst_nb", "language_switch", "chinese_search"]
 root_doc = "index"
 exclude_patterns = ["_build", ".ipynb_checkpoints"]
 templates_path = [str(ROOT / "docs" / "_templates")]

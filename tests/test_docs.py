@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
+from docs._ext.chinese_search import chinese_terms
 from docs.build import LANGUAGES, course_setting, notebooks, site_dir, stored_plots, title_and_goals
 
 pytest_plugins = ["site_build"]  # the session's one build: the fixture built_site
@@ -176,6 +177,8 @@ def test_pages_have_search_contents_and_math(site, language):
     assert "fedavg" in terms
     if language == "zh":  # Sphinx splits Chinese words with jieba (docs/requirements.txt)
         assert "联邦" in terms, "the Chinese search index has no Chinese words: is jieba installed?"
+        assert "差分隐私" in terms, "the terms of i18n/zh/TERMS.md are not kept whole"
+        assert "window.Stemmer = EnglishStemmer;" in (root / "_static" / "language_data.js").read_text()
     for path in notebooks(language):
         text = (root / f"{path.stem}.html").read_text(encoding="utf-8")
         assert 'id="pst-page-toc-nav"' in text, f"{path.stem}: no per-page contents"
@@ -183,3 +186,14 @@ def test_pages_have_search_contents_and_math(site, language):
         if any(re.search(r"\$[^$\s][^$]*\$", source) for source in markdown):  # $...$ math
             assert 'class="math notranslate nohighlight"' in text, f"{path.stem}: math not rendered"
             assert "mathjax" in text, f"{path.stem}: no MathJax"
+
+
+def test_the_chinese_search_dictionary_takes_the_terms_column():
+    rows = [
+        "| English | 中文 | note |",
+        "|---|---|---|",
+        "| FL | 联邦学习 (FL) | 见 联邦 |",
+        "| client | 客户端节点, 客户端 | |",
+    ]
+    table = "\n".join(rows)
+    assert chinese_terms(table) == sorted(["联邦学习", "客户端节点", "客户端"])  # not the header, not the notes

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,29 @@ def test_every_page_renders_in_chromium(built_site, browser):
     if any("not in the fonts used" in problem for problem in problems):
         shown.append("(boxes: is a CJK font installed? fonts-noto-cjk, which bash .ci/install_browser.sh installs)")
     assert not problems, "\n".join(shown)
+
+
+def search_results(browser: Browser, page: Path, query: str, seconds: float = 20) -> list[str]:
+    """The pages that the site's search page lists for ``query`` (it fills them in after loading)."""
+    browser.open(f"{page.as_uri()}?{urllib.parse.urlencode({'q': query})}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = browser.evaluate("document.querySelector('#search-results .search-summary')?.textContent || ''")
+        links = browser.evaluate("[...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)")
+        if status.strip() and links:  # the summary is written when the search has finished
+            return links
+        time.sleep(0.2)
+    return links
+
+
+@pytest.mark.parametrize(("language", "query"), [("en", "FedAvg"), ("zh", "差分隐私"), ("zh", "FedAvg")])
+def test_search_finds_pages(built_site, browser, language, query):
+    # Chinese terms are looked up whole: the index keeps i18n/zh/TERMS.md's words (docs/_ext/chinese_search.py)
+    root = site_dir(built_site.root, language)
+    links = search_results(browser, root / "search.html", query)
+    assert links, f"{language}: searching {query!r} found nothing"
+    for link in links:
+        assert Path(urllib.request.url2pathname(urllib.parse.urlsplit(link).path)).is_file(), link
 
 
 def plot_problems(where: str, notebook: Path | None, plots: list[dict]) -> list[str]:
