@@ -30,6 +30,7 @@ from docs.build import LANGUAGES, notebooks, site_dir, stored_plots, title_and_g
 
 pytest_plugins = ["site_build"]  # the session's one build: the fixture built_site
 
+LANGUAGE_TAGS = {"en": "en", "zh": "zh-CN"}  # <html lang> of each site
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Marks each visible element whose own text has Chinese characters and returns those texts.
 MARK_CHINESE = r"""(() => {
@@ -209,8 +210,9 @@ def site_pages(root: Path, language: str) -> list[tuple[Path, Path | None]]:
     return [(page, by_stem.get(page.stem)) for page in sorted(root.glob("*.html"))]
 
 
-def page_problems(browser: Browser, where: str, page: Path, notebook: Path | None, chapters: int) -> list[str]:
-    """What is wrong with ``page`` as Chromium renders it (``chapters``: how many notebooks the sidebar lists)."""
+def page_problems(browser: Browser, language: str, page: Path, notebook: Path | None, chapters: list[str]) -> list[str]:
+    """What is wrong with ``page`` as Chromium renders it (``chapters``: the pages the sidebar must list)."""
+    where = f"{language}/{page.stem}"
     browser.open(page.as_uri())
     facts = browser.evaluate(PAGE_FACTS)
     problems = []
@@ -218,8 +220,11 @@ def page_problems(browser: Browser, where: str, page: Path, notebook: Path | Non
         problems.append(f"{where}: title {facts['title']!r}, heading {facts['h1']!r}")
     if notebook is not None and facts["h1"] != title_and_goals(nbformat.read(notebook, as_version=4))[0]:
         problems.append(f"{where}: heading {facts['h1']!r} is not the notebook's title")
-    if len(facts["sidebar"]) < chapters + 1:  # the landing page and every notebook
-        problems.append(f"{where}: {len(facts['sidebar'])} visible sidebar links for {chapters} notebooks")
+    if facts["lang"] != LANGUAGE_TAGS[language]:
+        problems.append(f"{where}: <html lang={facts['lang']!r}> (the browser picks fonts by it)")
+    listed = {href for href in facts["sidebar"] if href != "#"} | {page.name}  # the current page's link is "#"
+    if missing := [chapter for chapter in chapters if chapter not in listed]:
+        problems.append(f"{where}: the sidebar does not show {missing}")
     if not facts["switcher"] or not Path(urllib.request.url2pathname(facts["switcher"][7:])).is_file():
         problems.append(f"{where}: language switch {facts['switcher']!r} is not a page")
     return problems + plot_problems(where, notebook, facts["plots"])
@@ -238,10 +243,10 @@ def test_every_page_renders_in_chromium(built_site, browser):
     for language in LANGUAGES:
         root = site_dir(built_site.root, language)
         for page, notebook in site_pages(root, language):
-            where = f"{language}/{page.stem}"
-            problems += page_problems(browser, where, page, notebook, len(notebooks(language)))
+            chapters = ["index.html"] + [f"{path.stem}.html" for path in notebooks(language)]
+            problems += page_problems(browser, language, page, notebook, chapters)
             if language == "zh":
-                problems += glyph_problems(browser, where)
+                problems += glyph_problems(browser, f"{language}/{page.stem}")
     shown = problems[:40]
     if any("not in the fonts used" in problem for problem in problems):
         shown.append("(boxes: is a CJK font installed? fonts-noto-cjk, which bash .ci/install_browser.sh installs)")
