@@ -14,8 +14,11 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from docs._ext.chinese_search import chinese_terms
-from docs.build import LANGUAGES, course_setting, notebooks, site_dir, stored_plots, title_and_goals
+for tool in ("sphinx", "myst_nb", "sphinx_book_theme"):  # docs/requirements.txt, which course.sh installs
+    pytest.importorskip(tool, reason="the site's tools are not installed: pip install -r docs/requirements.txt")
+
+from docs._ext.chinese_search import chinese_terms  # noqa: E402
+from docs.build import LANGUAGES, course_setting, notebooks, site_dir, stored_plots, title_and_goals  # noqa: E402
 
 pytest_plugins = ["site_build"]  # the session's one build: the fixture built_site
 
