@@ -98,3 +98,55 @@ def test_check_value_and_check_prediction_speak_chinese(chinese):
         assert CJK.search(check_value(answer, 2.0, "解释").message)
     for answer in (None, "maybe", "up", "down"):
         assert CJK.search(check_prediction(answer, ("up", "down"), lambda: ("up", "测得：上升。")).message)
+
+
+ENGLISH_PHRASE = re.compile(r"\b[A-Za-z]{2,} [A-Za-z]{2,} [A-Za-z]{2,}\b")  # three English words in a row
+
+
+def _reads_chinese(message: str, after: str = "") -> bool:
+    """Whether the part of ``message`` after ``after`` (all of it if "") is Chinese with no English phrase left:
+    after "提示：" a check_function hint, after "\\n  " a check_value explanation."""
+    assert after in message, message
+    text = message.split(after, 1)[1] if after else message
+    return bool(CJK.search(text)) and not ENGLISH_PHRASE.search(text)
+
+
+def test_aggregation_checks_speak_chinese(chinese):
+    import math
+
+    from course_utils.aggregate import fedavg, median
+    from course_utils.exercises.aggregation import (
+        _lower_median,
+        _quantized_bytes,
+        _top_k_vector,
+        check_alie_prediction,
+        check_coordinate_median,
+        check_quantized_bytes,
+        check_rounding_prediction,
+        check_top_k_vector,
+    )
+    from course_utils.exercises.rounds import _unweighted_mean
+
+    wrong_answers = {
+        check_coordinate_median: (_unweighted_mean, fedavg, _lower_median),
+        check_quantized_bytes: (lambda shapes, bits: sum(math.ceil(np.prod(s) * bits / 8) for s in shapes),
+                                lambda shapes, bits: 4 * sum(int(np.prod(s)) for s in shapes)),
+        check_top_k_vector: (lambda v, k: v[np.argsort(np.abs(v))[len(v) - k:]],
+                             lambda v, k: np.where(np.isin(np.arange(len(v)), np.argsort(np.abs(v))[:k]), v, 0.0)),
+    }
+    right_answers = {check_coordinate_median: median, check_quantized_bytes: _quantized_bytes,
+                     check_top_k_vector: _top_k_vector}
+    for check, wrongs in wrong_answers.items():
+        for wrong in wrongs:
+            verdict = check(wrong)
+            assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+        verdict = check(right_answers[check])
+        assert verdict and _reads_chinese(verdict.message), verdict.message
+    for check, wrong, right, outside in ((check_rounding_prediction, "nearest", "stochastic", "random"),
+                                         (check_alie_prediction, "FedAvg", "FedMedian", "Krum")):
+        verdict = check(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "\n  "), verdict.message
+        assert check(right) and _reads_chinese(check(right).message)
+        verdict = check(outside)
+        assert not verdict and _reads_chinese(verdict.message) and repr(outside) in verdict.message, verdict.message
+        assert _reads_chinese(check(None).message)
