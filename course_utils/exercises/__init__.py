@@ -8,6 +8,7 @@ hold the named checks the notebooks use, one module per topic; all are importabl
 """
 
 from course_utils.exercises.aggregation import (
+    check_alie_prediction,
     check_coordinate_median,
     check_quantized_bytes,
     check_rounding_prediction,
@@ -66,5 +67,5 @@ __all__ = [
     "check_weighted_client_accuracy", "check_worst_client", "check_worst_evaluated_client", "difference",
     "check_clipping_prediction", "check_membership_guess", "check_recover_input", "check_coverage_prediction",
     "check_rounding_prediction", "check_epsilon_growth_prediction", "check_flower_dp_wrapper",
-    "check_adaptive_bound_prediction", "LANGUAGES", "language", "set_language",
+    "check_adaptive_bound_prediction", "check_alie_prediction", "LANGUAGES", "language", "set_language",
 ]
