@@ -150,3 +150,29 @@ def test_aggregation_checks_speak_chinese(chinese):
         verdict = check(outside)
         assert not verdict and _reads_chinese(verdict.message) and repr(outside) in verdict.message, verdict.message
         assert _reads_chinese(check(None).message)
+
+
+def test_local_data_checks_speak_chinese(chinese):
+    from course_utils.exercises.local_data import (
+        _unseen_fraction,
+        _update_bytes,
+        check_unseen_fraction,
+        check_update_bytes,
+        check_worst_client,
+    )
+
+    for wrong in (lambda counts: (counts == 0).sum(axis=1), lambda counts: (counts > 0).mean(axis=1),
+                  lambda counts: (counts == 0).mean(axis=0)):
+        verdict = check_unseen_fraction(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for wrong in (lambda n, dtype: n, lambda n, dtype: 4 * n, lambda n, dtype: 8 * n * np.dtype(dtype).itemsize,
+                  lambda n, dtype: n * np.dtype(dtype).itemsize / 2**20):
+        verdict = check_update_bytes(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for check, right in ((check_unseen_fraction, _unseen_fraction), (check_update_bytes, _update_bytes)):
+        assert check(right) and _reads_chinese(check(right).message)
+    accuracies, counts = {0: 0.91, 1: 0.42, 2: 0.88}, np.array([[5, 5, 5], [0, 1, 40], [6, 4, 5]])
+    verdict = check_worst_client(0, accuracies, counts)
+    assert not verdict and _reads_chinese(verdict.message, "\n  ") and "客户端 1" in verdict.message, verdict.message
+    verdict = check_worst_client(1, accuracies, counts)
+    assert verdict and _reads_chinese(verdict.message), verdict.message
