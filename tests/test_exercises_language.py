@@ -176,3 +176,25 @@ def test_local_data_checks_speak_chinese(chinese):
     assert not verdict and _reads_chinese(verdict.message, "\n  ") and "客户端 1" in verdict.message, verdict.message
     verdict = check_worst_client(1, accuracies, counts)
     assert verdict and _reads_chinese(verdict.message), verdict.message
+
+
+def test_rounds_checks_speak_chinese(chinese):
+    from course_utils.aggregate import fedavg
+    from course_utils.exercises.rounds import (
+        _apply_differences,
+        _unweighted_mean,
+        _weighted_sum,
+        check_apply_differences,
+        check_weighted_average,
+    )
+
+    for wrong in (_unweighted_mean, lambda results: [s / len(results) for s in _weighted_sum(results)], _weighted_sum):
+        verdict = check_weighted_average(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for wrong in (lambda g, results: fedavg(results),
+                  lambda g, results: [np.asarray(a) + d for a, d in zip(g, _unweighted_mean(results))],
+                  lambda g, results: [np.asarray(a) - d for a, d in zip(g, fedavg(results))]):
+        verdict = check_apply_differences(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for check, right in ((check_weighted_average, fedavg), (check_apply_differences, _apply_differences)):
+        assert check(right) and _reads_chinese(check(right).message)

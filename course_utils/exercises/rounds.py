@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function
+from course_utils.exercises.core import Verdict, check_function, localized
 
 ClientResults = list[tuple[list[np.ndarray], int]]  # [(parameters or differences, num_examples)]
 
@@ -46,11 +46,17 @@ def check_weighted_average(fn: Callable[[ClientResults], list[np.ndarray]]) -> V
         fedavg,
         lambda rng: (_random_client_results(rng),),
         hints=[
-            (_unweighted_mean, "that is the plain (unweighted) mean: every client counts the same. Multiply each "
-                               "client's arrays by its num_examples, add them up, and divide by the total of num_examples."),
+            (_unweighted_mean,
+             localized("that is the plain (unweighted) mean: every client counts the same. Multiply each "
+                       "client's arrays by its num_examples, add them up, and divide by the total of num_examples.",
+                       "这是简单（不加权）均值：每个客户端分量一样。应把每个客户端的数组乘以它的 num_examples，"
+                       "全部相加，再除以 num_examples 的总和。")),
             (lambda results: [s / len(results) for s in _weighted_sum(results)],
-             "you weighted by num_examples but divided by the number of clients; divide by the total of num_examples."),
-            (_weighted_sum, "that is the weighted sum; divide it by the total of num_examples."),
+             localized("you weighted by num_examples but divided by the number of clients; "
+                       "divide by the total of num_examples.",
+                       "你按 num_examples 加了权，却除以客户端个数；应除以 num_examples 的总和。")),
+            (_weighted_sum, localized("that is the weighted sum; divide it by the total of num_examples.",
+                                      "这是加权和；还要除以 num_examples 的总和。")),
         ],
     )
 
@@ -78,10 +84,15 @@ def check_apply_differences(fn: Callable[[list[np.ndarray], ClientResults], list
         _random_global_and_differences,
         hints=[
             (lambda g, results: fedavg(results),
-             "that is the averaged difference alone; add it to global_parameters to get the new global model."),
+             localized("that is the averaged difference alone; "
+                       "add it to global_parameters to get the new global model.",
+                       "这只是平均后的差值；把它加到 global_parameters 上，才得到新的全局模型。")),
             (lambda g, results: [np.asarray(a) + d for a, d in zip(g, _unweighted_mean(results))],
-             "you added the plain (unweighted) mean of the differences; weight each client by its num_examples."),
+             localized("you added the plain (unweighted) mean of the differences; "
+                       "weight each client by its num_examples.",
+                       "你加上的是差值的简单（不加权）均值；应按 num_examples 给每个客户端加权。")),
             (lambda g, results: [np.asarray(a) - d for a, d in zip(g, fedavg(results))],
-             "you subtracted the average difference; a difference is new - global, so the server adds it."),
+             localized("you subtracted the average difference; a difference is new - global, so the server adds it.",
+                       "你减去了平均差值；差值是 new - global，所以服务器要把它加上。")),
         ],
     )
