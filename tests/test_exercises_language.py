@@ -198,3 +198,42 @@ def test_rounds_checks_speak_chinese(chinese):
         assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
     for check, right in ((check_weighted_average, fedavg), (check_apply_differences, _apply_differences)):
         assert check(right) and _reads_chinese(check(right).message)
+
+
+def test_evaluation_checks_speak_chinese(chinese):
+    from course_utils.exercises.evaluation import (
+        _client_updates,
+        _client_weighted_accuracy,
+        check_client_updates,
+        check_weighted_client_accuracy,
+        check_worst_evaluated_client,
+    )
+
+    def accuracies(metrics):
+        return np.array([m["accuracy"] for m in metrics.values()])
+
+    def counts(metrics):
+        return np.array([m["num_examples"] for m in metrics.values()], dtype=float)
+
+    for wrong in (lambda metrics: float(accuracies(metrics).mean()),
+                  lambda metrics: float(accuracies(metrics) @ counts(metrics)),
+                  lambda metrics: float(accuracies(metrics) @ counts(metrics) / len(metrics)),
+                  lambda metrics: float(np.mean(list(metrics)))):
+        verdict = check_weighted_client_accuracy(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for wrong in (lambda n, r, f, m: r * int(f * n), lambda n, r, f, m: r * max(int(np.ceil(f * n)), m),
+                  lambda n, r, f, m: min(n, max(int(f * n), m))):
+        verdict = check_client_updates(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    for check, right in ((check_weighted_client_accuracy, _client_weighted_accuracy),
+                         (check_client_updates, _client_updates)):
+        assert check(right) and _reads_chinese(check(right).message)
+    metrics = {0: {"num_examples": 30, "accuracy": 0.95}, 1: {"num_examples": 12, "accuracy": 0.4},
+               2: {"num_examples": 25, "accuracy": 0.8}}
+    label_counts = np.array([[10, 10, 10], [0, 2, 10], [9, 8, 8]])
+    wrong_answers = ((0, "服务得最好"), (5, "没有参与评估"), (0.4, "看起来像准确率"), ("one", "客户端的编号"), (2, ""))
+    for wrong, says in wrong_answers:
+        verdict = check_worst_evaluated_client(wrong, metrics, label_counts)
+        assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
+    verdict = check_worst_evaluated_client(1, metrics, label_counts)
+    assert verdict and _reads_chinese(verdict.message), verdict.message

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem
+from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem, localized
 
 ClientMetrics = dict[int, dict[str, float]]  # {cid: {"num_examples": ..., "accuracy": ..., ...}}
 
@@ -46,14 +46,20 @@ def check_weighted_client_accuracy(fn: Callable[[ClientMetrics], float]) -> Verd
         _random_client_metrics,
         hints=[
             (lambda metrics: float(accuracies(metrics).mean()),
-             "that is the unweighted mean: every client counts the same. Weight each accuracy by the client's "
-             "num_examples, so that every test example counts the same."),
+             localized("that is the unweighted mean: every client counts the same. "
+                       "Weight each accuracy by the client's num_examples, so that every test example counts the same.",
+                       "这是不加权的均值：每个客户端分量一样。应按客户端的 num_examples 给每个准确率加权，"
+                       "让每个测试样本分量一样。")),
             (lambda metrics: float(accuracies(metrics) @ counts(metrics)),
-             "that is the number of correct predictions over all clients; divide by the total of num_examples."),
+             localized("that is the number of correct predictions over all clients; "
+                       "divide by the total of num_examples.",
+                       "这是所有客户端上预测正确的总数；还要除以 num_examples 的总和。")),
             (lambda metrics: float(accuracies(metrics) @ counts(metrics) / len(metrics)),
-             "you divided the weighted sum by the number of clients; divide by the total of num_examples."),
+             localized("you divided the weighted sum by the number of clients; divide by the total of num_examples.",
+                       "你把加权和除以了客户端个数；应除以 num_examples 的总和。")),
             (lambda metrics: float(np.mean(list(metrics))),
-             "that averages the client ids (the dict's keys); use the values: metrics[cid]['accuracy'] ..."),
+             localized("that averages the client ids (the dict's keys); use the values: metrics[cid]['accuracy'] ...",
+                       "这是在对客户端编号（字典的键）求平均；应使用字典的值：metrics[cid]['accuracy'] ……")),
         ],
     )
 
@@ -66,23 +72,31 @@ def check_worst_evaluated_client(answer: Any, client_metrics: ClientMetrics, cou
     worst = int(min(client_metrics, key=lambda cid: (client_metrics[cid]["accuracy"], cid)))
     best = int(max(client_metrics, key=lambda cid: (client_metrics[cid]["accuracy"], -cid)))
     low = client_metrics[worst]
-    explanation = (f"Client {worst} has the lowest accuracy, {low['accuracy']:.3f} on its {low['num_examples']} "
-                   "test example(s).")
+    explanation = localized(f"Client {worst} has the lowest accuracy, {low['accuracy']:.3f} on its "
+                            f"{low['num_examples']} test example(s).",
+                            f"客户端 {worst} 的准确率最低：在它的 {low['num_examples']} 个测试样本上为 "
+                            f"{low['accuracy']:.3f}。")
     if counts is not None:
         row = np.asarray(counts)[worst]
         share = row / row.sum()
-        explanation += (f" Its data: {int(row.sum())} examples, {share.max():.0%} of them of class {int(share.argmax())}; "
-                        "one global model serves everyone, and it serves worst the clients whose data is mostly "
-                        "the classes it is weakest on.")
-    problem = id_answer_problem(answer, "client", "client_metrics", "an accuracy")
+        explanation += localized(
+            f" Its data: {int(row.sum())} examples, {share.max():.0%} of them of class {int(share.argmax())}; "
+            "one global model serves everyone, and it serves worst the clients whose data is mostly "
+            "the classes it is weakest on.",
+            f"它的数据：{int(row.sum())} 个样本，其中 {share.max():.0%} 属于类别 {int(share.argmax())}；"
+            "一个全局模型服务所有客户端，而它服务得最差的，正是数据大多属于它最不擅长的那些类别的客户端。")
+    problem = id_answer_problem(answer, localized("client", "客户端"), "client_metrics",
+                                localized("an accuracy", "准确率"))
     if problem:
-        explanation = f"{problem} {explanation}"
+        explanation = localized(f"{problem} {explanation}", f"{problem}{explanation}")
     elif answer is None or answer is Ellipsis:
         pass  # check_value says "not answered yet"
     elif int(answer) == best and best != worst:
-        explanation = f"Client {best} is the best-served client, not the worst. " + explanation
+        explanation = localized(f"Client {best} is the best-served client, not the worst. ",
+                                f"客户端 {best} 是服务得最好的客户端，不是最差的。") + explanation
     elif int(answer) not in client_metrics:
-        explanation = f"Client {int(answer)} was not evaluated in this round. " + explanation
+        explanation = localized(f"Client {int(answer)} was not evaluated in this round. ",
+                                f"客户端 {int(answer)} 在这一轮没有参与评估。") + explanation
     return check_value(answer, worst, explanation)
 
 
@@ -103,6 +117,8 @@ def _random_sampling_setup(rng: np.random.Generator) -> tuple[int, int, float, i
 
 def check_client_updates(fn: Callable[[int, int, float, int], int]) -> Verdict:
     """``fn(num_clients, num_rounds, fraction_fit, min_fit_clients)``: client updates in a whole run."""
+    rounded_down = localized("FedAvg rounds fraction_fit * num_clients down (int), not up nor to the nearest integer.",
+                             "FedAvg 把 fraction_fit * num_clients 向下取整（int），既不是向上取整，也不是四舍五入。")
     return check_function(
         fn,
         _client_updates,
@@ -110,13 +126,14 @@ def check_client_updates(fn: Callable[[int, int, float, int], int]) -> Verdict:
         trials=30,
         hints=[
             (lambda n, r, f, m: r * int(f * n),
-             "with few clients, int(fraction_fit * num_clients) can fall below min_fit_clients; FedAvg then "
-             "samples min_fit_clients instead."),
-            (lambda n, r, f, m: r * max(int(np.ceil(f * n)), m),
-             "FedAvg rounds fraction_fit * num_clients down (int), not up nor to the nearest integer."),
-            (lambda n, r, f, m: r * max(int(round(f * n)), m),
-             "FedAvg rounds fraction_fit * num_clients down (int), not up nor to the nearest integer."),
+             localized("with few clients, int(fraction_fit * num_clients) can fall below min_fit_clients; FedAvg then "
+                       "samples min_fit_clients instead.",
+                       "客户端很少时，int(fraction_fit * num_clients) 可能小于 min_fit_clients；这时 FedAvg 改为采样 "
+                       "min_fit_clients 个客户端。")),
+            (lambda n, r, f, m: r * max(int(np.ceil(f * n)), m), rounded_down),
+            (lambda n, r, f, m: r * max(int(round(f * n)), m), rounded_down),
             (lambda n, r, f, m: min(n, max(int(f * n), m)),
-             "that is the number of clients in one round; the run has num_rounds rounds."),
+             localized("that is the number of clients in one round; the run has num_rounds rounds.",
+                       "这是一轮中的客户端个数；整个运行共有 num_rounds 轮。")),
         ],
     )
