@@ -33,13 +33,16 @@ VALIDATORS = {name for name in dir(checks) if name.startswith("check_")}  # bad-
 
 def _is_programmer_text(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     """True for docstrings, error messages (``raise ...``), argument descriptions given to the
-    course_utils.checks validators, and texts already inside ``localized(...)``."""
+    course_utils.checks validators, texts already inside ``localized(...)``, and the choices a
+    learner types (a ``..._CHOICES`` tuple such as ``("fewer", "about the same", "more")``: they stay English)."""
     while node in parents:
         parent = parents[node]
         if isinstance(parent, ast.Raise):
             return True
         if isinstance(parent, ast.Expr) and isinstance(parent.value, ast.Constant):
             return True  # a docstring
+        if isinstance(parent, ast.Assign) and all(getattr(t, "id", "").endswith("_CHOICES") for t in parent.targets):
+            return True  # the answers a learner types, compared as written
         if isinstance(parent, ast.Call):
             name = getattr(parent.func, "id", getattr(parent.func, "attr", ""))
             if name == "localized" or name in VALIDATORS:
@@ -111,6 +114,17 @@ def _reads_chinese(message: str, after: str = "") -> bool:
     return bool(CJK.search(text)) and not ENGLISH_PHRASE.search(text)
 
 
+def _assert_hints_and_successes_read_chinese(wrong_answers: dict, right_answers: dict) -> None:
+    """Each check_function check (a key of both) fails each of its wrong answers with a Chinese hint, and
+    passes its right answer in Chinese."""
+    for check, wrongs in wrong_answers.items():
+        for wrong in wrongs:
+            verdict = check(wrong)
+            assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+        verdict = check(right_answers[check])
+        assert verdict and _reads_chinese(verdict.message), verdict.message
+
+
 def test_aggregation_checks_speak_chinese(chinese):
     import math
 
@@ -136,12 +150,7 @@ def test_aggregation_checks_speak_chinese(chinese):
     }
     right_answers = {check_coordinate_median: median, check_quantized_bytes: _quantized_bytes,
                      check_top_k_vector: _top_k_vector}
-    for check, wrongs in wrong_answers.items():
-        for wrong in wrongs:
-            verdict = check(wrong)
-            assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
-        verdict = check(right_answers[check])
-        assert verdict and _reads_chinese(verdict.message), verdict.message
+    _assert_hints_and_successes_read_chinese(wrong_answers, right_answers)
     for check, wrong, right, outside in ((check_rounding_prediction, "nearest", "stochastic", "random"),
                                          (check_alie_prediction, "FedAvg", "FedMedian", "Krum")):
         verdict = check(wrong)
@@ -237,3 +246,77 @@ def test_evaluation_checks_speak_chinese(chinese):
         assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
     verdict = check_worst_evaluated_client(1, metrics, label_counts)
     assert verdict and _reads_chinese(verdict.message), verdict.message
+
+
+def test_failures_checks_speak_chinese(chinese):
+    from functools import partial
+
+    from course_utils.exercises.failures import (
+        _binomial_sum,
+        _round_continues,
+        _round_success_probability,
+        _round_times,
+        _round_times_with,
+        check_coverage_prediction,
+        check_round_continues,
+        check_round_success_probability,
+        check_round_times,
+    )
+
+    wrong_answers = {  # the mistakes the hints name, one each
+        check_round_success_probability: (
+            lambda n, p, m: _binomial_sum(n, 1 - p, range(m, m + 1)),
+            lambda n, p, m: _binomial_sum(n, 1 - p, range(m + 1, n + 1)),
+            lambda n, p, m: _binomial_sum(n, p, range(m, n + 1)),
+            lambda n, p, m: _binomial_sum(n, 1 - p, range(m)),
+            lambda n, p, m: float(n * (1 - p) >= m)),
+        check_round_times: tuple(
+            partial(_round_times_with, **mistake)
+            for mistake in ({"reduce": np.mean}, {"per_batch": False}, {"drop": "on_time"}, {"drop": "wait"},
+                            {"partial": "wait"}, {"partial": "fractional"}, {"partial": "zero"})),
+        check_round_continues: (
+            lambda n, f, m, accept: n - f >= m,
+            lambda n, f, m, accept: (accept or f == 0) and n - f > m,
+            lambda n, f, m, accept: (accept or f == 0) and f <= m,
+            lambda n, f, m, accept: accept or f == 0),
+    }
+    right_answers = {check_round_success_probability: _round_success_probability, check_round_times: _round_times,
+                     check_round_continues: _round_continues}
+    _assert_hints_and_successes_read_chinese(wrong_answers, right_answers)
+    for wrong in ("fewer", "about the same"):
+        verdict = check_coverage_prediction(wrong)
+        assert not verdict and _reads_chinese(verdict.message, "\n  "), verdict.message
+    assert check_coverage_prediction("more") and _reads_chinese(check_coverage_prediction("more").message)
+    verdict = check_coverage_prediction("less")  # the choices the learner types stay English: CJK around them
+    assert not verdict and CJK.search(verdict.message) and "'about the same'" in verdict.message, verdict.message
+    assert _reads_chinese(check_coverage_prediction(None).message)
+
+
+def test_heterogeneity_checks_speak_chinese(chinese):
+    from course_utils.exercises.heterogeneity import (
+        _fedprox_local_optimum,
+        _largest_class_share,
+        check_fedprox_local_optimum,
+        check_largest_class_share,
+    )
+
+    def solve(matrix, right):
+        return np.linalg.solve(matrix, right)
+
+    wrong_answers = {  # the mistakes the hints name, one each
+        check_largest_class_share: (
+            lambda counts: counts.max(axis=1) / counts.sum(axis=1),
+            lambda counts: counts.max(axis=1).mean(),
+            lambda counts: counts.max(axis=1).sum() / counts.sum(),
+            lambda counts: (counts.max(axis=0) / counts.sum(axis=0)).mean()),
+        check_fedprox_local_optimum: (
+            lambda A, c, w, mu: c,
+            lambda A, c, w, mu: w,
+            lambda A, c, w, mu: (A @ c + mu * w) / (1 + mu),
+            lambda A, c, w, mu: solve(A + mu, A @ c + mu * w),
+            lambda A, c, w, mu: solve(A + mu * np.eye(len(c)), c + mu * w),
+            lambda A, c, w, mu: solve(A + mu * np.eye(len(c)), A @ c - mu * w)),
+    }
+    right_answers = {check_largest_class_share: _largest_class_share,
+                     check_fedprox_local_optimum: _fedprox_local_optimum}
+    _assert_hints_and_successes_read_chinese(wrong_answers, right_answers)
