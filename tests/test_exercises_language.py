@@ -320,3 +320,23 @@ def test_heterogeneity_checks_speak_chinese(chinese):
     right_answers = {check_largest_class_share: _largest_class_share,
                      check_fedprox_local_optimum: _fedprox_local_optimum}
     _assert_hints_and_successes_read_chinese(wrong_answers, right_answers)
+
+
+def test_attacks_checks_speak_chinese(chinese):
+    from course_utils.exercises.attacks import (
+        _recover_input,
+        _threshold_guess,
+        check_clipping_prediction,
+        check_membership_guess,
+        check_recover_input,
+    )
+
+    wrong_answers = {
+        check_recover_input: (lambda w, b: w[0], lambda w, b: w.sum(axis=0)),  # w.mean / b.mean is right here
+        check_membership_guess: (lambda losses, t: np.asarray(losses) > t, lambda losses, t: np.asarray(losses) <= t),
+    }
+    right_answers = {check_recover_input: _recover_input, check_membership_guess: _threshold_guess}
+    _assert_hints_and_successes_read_chinese(wrong_answers, right_answers)
+    verdict = check_clipping_prediction(True)
+    assert not verdict and _reads_chinese(verdict.message, "\n  "), verdict.message
+    assert check_clipping_prediction(False) and _reads_chinese(check_clipping_prediction(False).message)
