@@ -340,3 +340,33 @@ def test_attacks_checks_speak_chinese(chinese):
     verdict = check_clipping_prediction(True)
     assert not verdict and _reads_chinese(verdict.message, "\n  "), verdict.message
     assert check_clipping_prediction(False) and _reads_chinese(check_clipping_prediction(False).message)
+
+
+def test_analytics_checks_speak_chinese(chinese):
+    from course_utils.exercises.analytics import (
+        _federated_mean,
+        _mask_pair,
+        check_dropout_tolerance,
+        check_federated_mean,
+        check_mask_pair,
+    )
+
+    def top(bits):
+        return np.uint64(2**bits - 1)
+
+    wrong_answers = {
+        check_federated_mean: (lambda pairs: float(np.mean([s / n for s, n in pairs])),
+                               lambda pairs: sum(s for s, _ in pairs) / len(pairs),
+                               lambda pairs: sum(s for s, _ in pairs)),
+        check_mask_pair: (lambda x_u, x_v, r, bits: (x_u + r, x_v - r),
+                          lambda x_u, x_v, r, bits: ((x_u + r) & top(bits), (x_v + r) & top(bits)),
+                          lambda x_u, x_v, r, bits: ((x_u - r) & top(bits), (x_v + r) & top(bits)),
+                          lambda x_u, x_v, r, bits: (x_u, x_v)),
+    }
+    _assert_hints_and_successes_read_chinese(wrong_answers, {check_federated_mean: _federated_mean,
+                                                             check_mask_pair: _mask_pair})
+    for wrong, says in (((6, 6), "必须存活的个数"), ((5, 4), "不泄露任何信息"), ((6, 3), "")):
+        verdict = check_dropout_tolerance(wrong, num_clients=10, threshold=6)
+        assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
+    verdict = check_dropout_tolerance((6, 4), num_clients=10, threshold=6)
+    assert verdict and _reads_chinese(verdict.message), verdict.message
