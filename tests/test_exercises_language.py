@@ -370,3 +370,38 @@ def test_analytics_checks_speak_chinese(chinese):
         assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
     verdict = check_dropout_tolerance((6, 4), num_clients=10, threshold=6)
     assert verdict and _reads_chinese(verdict.message), verdict.message
+
+
+def test_privacy_checks_speak_chinese(chinese):
+    from course_utils.exercises.privacy import (
+        _dp_clip_and_norm,
+        _dp_clipped,
+        _dp_global_norm,
+        _dp_laplace_scale,
+        check_adaptive_bound_prediction,
+        check_clip_update,
+        check_laplace_scale,
+        check_smaller_epsilon,
+    )
+
+    wrong_answers = {
+        check_clip_update: (lambda update, c: [a * min(1.0, c / np.linalg.norm(a)) for a in update],
+                            lambda update, c: [a * c / _dp_global_norm(update) for a in update],
+                            lambda update, c: [a * max(1.0, c / _dp_global_norm(update)) for a in update],
+                            lambda update, c: [a / _dp_global_norm(update) for a in update],
+                            _dp_clip_and_norm),
+        check_laplace_scale: (lambda s, e: 1.0 / e, lambda s, e: e / s, lambda s, e: s * e,
+                              lambda s, e: np.sqrt(2) * s / e),
+    }
+    _assert_hints_and_successes_read_chinese(wrong_answers, {check_clip_update: _dp_clipped,
+                                                             check_laplace_scale: _dp_laplace_scale})
+    settings = ({"noise_multiplier": 1.0, "sampling_rate": 0.1, "num_rounds": 50},
+                {"noise_multiplier": 0.5, "sampling_rate": 0.1, "num_rounds": 50})
+    for check, wrong, right in ((lambda answer: check_smaller_epsilon(answer, *settings), "B", "A"),
+                                (check_adaptive_bound_prediction, "lower", "higher")):
+        for answer, says in ((wrong, ""), ("neither", "请用字符串")):
+            verdict = check(answer)
+            assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
+        verdict = check(right)
+        assert verdict and _reads_chinese(verdict.message), verdict.message
+    assert "50 轮" in check_smaller_epsilon("B", *settings).message
