@@ -405,3 +405,50 @@ def test_privacy_checks_speak_chinese(chinese):
         verdict = check(right)
         assert verdict and _reads_chinese(verdict.message), verdict.message
     assert "50 轮" in check_smaller_epsilon("B", *settings).message
+
+
+def test_hospitals_checks_speak_chinese(chinese):
+    from course_utils.exercises.hospitals import (
+        _hospital_variances,
+        _malignant_recall,
+        _pooled_std,
+        check_biggest_gain,
+        check_malignant_recall,
+        check_pooled_std,
+        check_record_epsilon_prediction,
+    )
+
+    def totals(stats):
+        return tuple(float(sum(column)) for column in zip(*stats))
+
+    def count(stats):
+        return sum(c for c, _, _ in stats)
+
+    wrong_answers = {
+        check_malignant_recall: (lambda y, p: float(np.mean(p[y == 1] == 1)), lambda y, p: float(np.mean(p == y)),
+                                 lambda y, p: float(np.mean(y[p == 0] == 0)),
+                                 lambda y, p: float(np.mean(p[y == 0] == 1)),
+                                 lambda y, p: float(np.sum((p == 0) & (y == 0)))),
+        check_pooled_std: (
+            lambda stats: float(np.mean(np.sqrt(_hospital_variances(stats)))),
+            lambda stats: float(np.sqrt(np.dot([c for c, _, _ in stats], _hospital_variances(stats)) / count(stats))),
+            lambda stats: (lambda n, s, q: q / n - (s / n) ** 2)(*totals(stats)),
+            lambda stats: (lambda n, s, q: float(np.sqrt((q - s**2 / n) / (n - 1))))(*totals(stats)),
+            lambda stats: (lambda n, s, q: float(np.sqrt(q / n)))(*totals(stats))),
+    }
+    _assert_hints_and_successes_read_chinese(wrong_answers, {check_malignant_recall: _malignant_recall,
+                                                             check_pooled_std: _pooled_std})
+    alone, counts = {0: 0.6, 1: 0.8, 2: 0.9}, np.array([[50, 200], [20, 30], [100, 300]])
+    wrong_answers = ((1, "规模最小的医院"), (7, "没有医院 7"), (0.95, "看起来像指标值"), ("zero", "医院的编号"),
+                     (2, "恶性召回率"))
+    for wrong, says in wrong_answers:
+        verdict = check_biggest_gain(wrong, alone, 0.95, counts)
+        assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
+    verdict = check_biggest_gain(0, alone, 0.95, counts)
+    assert verdict and _reads_chinese(verdict.message), verdict.message
+    setting = {"noise_multiplier": 4.0, "num_patients": 22, "batch_size": 16, "epochs": 10, "delta": 1e-5}
+    for wrong, says in (("more", "22 名患者"), ("smaller", "之一作答")):
+        verdict = check_record_epsilon_prediction(wrong, **setting)
+        assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
+    verdict = check_record_epsilon_prediction("less", **setting)
+    assert verdict and _reads_chinese(verdict.message), verdict.message

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem
+from course_utils.exercises.core import Verdict, check_function, check_value, id_answer_problem, localized
 
 _MALIGNANT = 0  # the breast-cancer table's label of a malignant tumour (1 is benign)
+_METRIC_NAMES_ZH = {"malignant recall": "恶性召回率"}  # check_biggest_gain's metric in a Chinese sentence
 
 
 def _malignant_recall(labels: np.ndarray, predictions: np.ndarray) -> float:
@@ -42,18 +43,28 @@ def check_malignant_recall(fn: Callable[[np.ndarray, np.ndarray], float]) -> Ver
         trials=20,
         hints=[
             (lambda y, p: float(np.mean(p[y == 1] == 1)),
-             "that is the recall of the benign tumours (the specificity). In this table label 0 is malignant: "
-             "take the tumours whose label is 0 and count how many are predicted 0."),
+             localized("that is the recall of the benign tumours (the specificity). "
+                       "In this table label 0 is malignant: take the tumours whose label is 0 and count how many are "
+                       "predicted 0.",
+                       "这是良性肿瘤的召回率（特异度）。在这张表里，标签 0 表示恶性："
+                       "取出标签为 0 的肿瘤，数一数其中有多少被预测为 0。")),
             (lambda y, p: float(np.mean(p == y)),
-             "that is the accuracy over all tumours. Recall looks only at the tumours that ARE malignant: "
-             "the share of them that the model flags as malignant."),
+             localized("that is the accuracy over all tumours. Recall looks only at the tumours that ARE malignant: "
+                       "the share of them that the model flags as malignant.",
+                       "这是全部肿瘤上的准确率。召回率只看确实是恶性的肿瘤：其中被模型判为恶性的比例。")),
             (lambda y, p: float(np.mean(y[p == 0] == 0)),
-             "that is the precision: of the tumours PREDICTED malignant, the share that are. Recall starts from "
-             "the tumours that ARE malignant (labels == 0) and asks how many were predicted malignant."),
+             localized("that is the precision: of the tumours PREDICTED malignant, the share that are. "
+                       "Recall starts from the tumours that ARE malignant (labels == 0) and asks how many were "
+                       "predicted malignant.",
+                       "这是精确率：在被预测为恶性的肿瘤中，确实是恶性的比例。召回率从确实是恶性的肿瘤"
+                       "（labels == 0）出发，问其中有多少被预测为恶性。")),
             (lambda y, p: float(np.mean(p[y == 0] == 1)),
-             "that is the share of cancers missed (the false-negative rate), which is 1 - recall."),
+             localized("that is the share of cancers missed (the false-negative rate), which is 1 - recall.",
+                       "这是漏诊的癌症所占的比例（假阴性率），等于 1 - 召回率。")),
             (lambda y, p: float(np.sum((p == 0) & (y == 0))),
-             "that is the number of cancers caught (true positives); divide it by the number of malignant tumours."),
+             localized("that is the number of cancers caught (true positives); "
+                       "divide it by the number of malignant tumours.",
+                       "这是查出的癌症个数（真阳性）；还要除以恶性肿瘤的个数。")),
         ],
     )
 
@@ -74,27 +85,36 @@ def check_biggest_gain(
     federated = dict(federated) if isinstance(federated, dict) else {h: float(federated) for h in alone}
     gains = {h: federated[h] - alone[h] for h in alone}
     best = int(max(gains, key=lambda h: (gains[h], -h)))
-    explanation = (f"Hospital {best} gains most: its {metric} goes from {alone[best]:.3f} on its own to "
-                   f"{federated[best]:.3f} with federated learning ({gains[best]:+.3f}).")
+    explanation = localized(f"Hospital {best} gains most: its {metric} goes from {alone[best]:.3f} on its own to "
+                            f"{federated[best]:.3f} with federated learning ({gains[best]:+.3f}).",
+                            f"医院 {best} 获益最多：它的{_METRIC_NAMES_ZH.get(metric, metric)}从单独训练时的 "
+                            f"{alone[best]:.3f} 变为联邦学习下的 {federated[best]:.3f}（{gains[best]:+.3f}）。")
     smallest = None
     if counts is not None:
         counts = np.asarray(counts)
         row = counts[best]
         smallest = int(np.argmin(counts.sum(axis=1)))
-        explanation += (f" Its own data: {int(row.sum())} patients, {int(row[_MALIGNANT])} of them malignant. A "
-                        "hospital gains most where its own data is thinnest in what the metric measures (for "
-                        "malignant recall: malignant cases), whatever its size; the others supply what it lacks.")
-    problem = id_answer_problem(answer, "hospital", "`alone`", "a score")
+        explanation += localized(
+            f" Its own data: {int(row.sum())} patients, {int(row[_MALIGNANT])} of them malignant. A "
+            "hospital gains most where its own data is thinnest in what the metric measures (for "
+            "malignant recall: malignant cases), whatever its size; the others supply what it lacks.",
+            f"它自己的数据：{int(row.sum())} 名患者，其中 {int(row[_MALIGNANT])} 名为恶性。获益最多的医院，"
+            "是自己的数据在该指标所衡量的方面最单薄的那家（对恶性召回率而言就是恶性病例），与医院规模无关；"
+            "其他医院补上了它缺少的部分。")
+    problem = id_answer_problem(answer, localized("hospital", "医院"), "`alone`", localized("a score", "指标值"))
     if problem:
-        explanation = f"{problem} {explanation}"
+        explanation = localized(f"{problem} {explanation}", f"{problem}{explanation}")
     elif answer is None or answer is Ellipsis:
         pass  # check_value says "not answered yet"
     elif int(answer) not in gains:
-        explanation = f"There is no hospital {int(answer)}; the ids are {sorted(gains)}. " + explanation
+        explanation = localized(f"There is no hospital {int(answer)}; the ids are {sorted(gains)}. ",
+                                f"没有医院 {int(answer)}；医院编号是 {sorted(gains)}。") + explanation
     elif int(answer) != best:
-        explanation = f"Hospital {int(answer)} gains {gains[int(answer)]:+.3f}. " + explanation
+        explanation = localized(f"Hospital {int(answer)} gains {gains[int(answer)]:+.3f}. ",
+                                f"医院 {int(answer)} 的增益是 {gains[int(answer)]:+.3f}。") + explanation
         if int(answer) == smallest:
-            explanation += " (The smallest hospital is not always the one that lacks most.)"
+            explanation += localized(" (The smallest hospital is not always the one that lacks most.)",
+                                     "（规模最小的医院不一定是最缺所需数据的那家。）")
     return check_value(answer, best, explanation)
 
 
@@ -135,19 +155,27 @@ def check_pooled_std(fn: Callable[[HospitalStats], float]) -> Verdict:
         trials=20,
         hints=[
             (lambda stats: float(np.mean(np.sqrt(_hospital_variances(stats)))),
-             "that is the mean of the hospitals' own standard deviations. Add up the counts, the sums and the "
-             "sums of squares first; from the totals: mean = S / N, variance = Q / N - mean**2."),
+             localized("that is the mean of the hospitals' own standard deviations. "
+                       "Add up the counts, the sums and the sums of squares first; "
+                       "from the totals: mean = S / N, variance = Q / N - mean**2.",
+                       "这是各医院自身标准差的均值。应先把计数、和与平方和分别加起来；再由总数计算："
+                       "均值 = S / N，方差 = Q / N - 均值**2。")),
             (lambda stats: float(np.sqrt(np.dot([c for c, _, _ in stats], _hospital_variances(stats))
                                          / sum(c for c, _, _ in stats))),
-             "that is the spread WITHIN the hospitals only: it misses that the hospitals' means differ from each "
-             "other. Work from the totals: variance = Q / N - (S / N)**2."),
+             localized("that is the spread WITHIN the hospitals only: it misses that the hospitals' means differ "
+                       "from each other. Work from the totals: variance = Q / N - (S / N)**2.",
+                       "这只是各医院内部的离散程度：它漏掉了各医院的均值彼此不同这一点。应从总数出发："
+                       "方差 = Q / N - (S / N)**2。")),
             (lambda stats: (lambda n, s, q: q / n - (s / n) ** 2)(*totals(stats)),
-             "that is the variance; the standard deviation is its square root."),
+             localized("that is the variance; the standard deviation is its square root.",
+                       "这是方差；标准差是它的平方根。")),
             (lambda stats: (lambda n, s, q: float(np.sqrt((q - s**2 / n) / (n - 1))))(*totals(stats)),
-             "you divided by N - 1 (the sample standard deviation); this check, like np.std and load_dataset's "
-             "standardization, divides by N."),
+             localized("you divided by N - 1 (the sample standard deviation); this check, like np.std and "
+                       "load_dataset's standardization, divides by N.",
+                       "你除以的是 N - 1（样本标准差）；这个检查与 np.std 以及 load_dataset 的标准化一样，除以 N。")),
             (lambda stats: (lambda n, s, q: float(np.sqrt(q / n)))(*totals(stats)),
-             "that is the root mean square; subtract the squared mean: variance = Q / N - (S / N)**2."),
+             localized("that is the root mean square; subtract the squared mean: variance = Q / N - (S / N)**2.",
+                       "这是均方根；还要减去均值的平方：方差 = Q / N - (S / N)**2。")),
         ],
     )
 
@@ -172,14 +200,21 @@ def check_record_epsilon_prediction(
         spent[n] = (q, epochs * round(1 / q), record_epsilon(noise_multiplier, q, epochs * round(1 / q), delta))
     (q_small, t_small, e_small), (q_big, t_big, e_big) = spent.values()
     expected = "more" if e_big > e_small else "less"
-    explanation = (f"The accountant says: {num_patients} patients, q = {q_small:.3f}, {t_small} steps: epsilon "
-                   f"{e_small:.2f}; {factor * num_patients} patients, q = {q_big:.3f}, {t_big} steps: epsilon "
-                   f"{e_big:.2f}. More patients take more steps per epoch, but each patient is in a batch less "
-                   "often, and that sampling is what DP-SGD's privacy is made of: the privacy loss of one step "
-                   "grows about like q squared, while the steps only grow like 1 / q. A patient hides better in a "
-                   "larger crowd.")
+    explanation = localized(
+        f"The accountant says: {num_patients} patients, q = {q_small:.3f}, {t_small} steps: epsilon "
+        f"{e_small:.2f}; {factor * num_patients} patients, q = {q_big:.3f}, {t_big} steps: epsilon "
+        f"{e_big:.2f}. More patients take more steps per epoch, but each patient is in a batch less "
+        "often, and that sampling is what DP-SGD's privacy is made of: the privacy loss of one step "
+        "grows about like q squared, while the steps only grow like 1 / q. A patient hides better in a "
+        "larger crowd.",
+        f"隐私核算器给出：{num_patients} 名患者，q = {q_small:.3f}，{t_small} 步：epsilon {e_small:.2f}；"
+        f"{factor * num_patients} 名患者，q = {q_big:.3f}，{t_big} 步：epsilon {e_big:.2f}。患者越多，"
+        "每个 epoch 的步数越多，但每名患者进入一个批次的频率更低，而 DP-SGD 的隐私正是由这种采样构成的："
+        "一步的隐私损失大约与 q 的平方成正比，而步数只与 1 / q 成正比。患者在更大的人群中藏得更好。",
+    )
     if isinstance(prediction, str) and prediction.strip().lower() in RECORD_EPSILON_ANSWERS:
         prediction = prediction.strip().lower()
     elif prediction is not None and prediction is not Ellipsis:
-        explanation = f"Answer with one of {RECORD_EPSILON_ANSWERS}, not {prediction!r}. " + explanation
+        explanation = localized(f"Answer with one of {RECORD_EPSILON_ANSWERS}, not {prediction!r}. ",
+                                f"请用 {RECORD_EPSILON_ANSWERS} 之一作答，而不是 {prediction!r}。") + explanation
     return check_value(prediction, expected, explanation)
