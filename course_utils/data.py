@@ -7,13 +7,17 @@ There is no FL in this module.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_breast_cancer, load_digits
-from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from course_utils.checks import check_indices
@@ -94,7 +98,57 @@ def subset(dataset: TensorDataset, indices: np.ndarray) -> TensorDataset:
 
 
 def _split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    return train_test_split(x, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
+    """scikit-learn's stratified split (TEST_FRACTION, SPLIT_SEED): x_train, x_test, y_train, y_test."""
+    train, test = split_indices(y)
+    return x[train], x[test], y[train], y[test]
+
+
+def split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test row indices of ``train_test_split(..., stratify=y)`` with the course's split.
+
+    Importing scikit-learn costs about a second, in every notebook; the split depends only on
+    ``y`` and scikit-learn's and NumPy's versions, so it is computed once and kept in a cache
+    file (``$COURSE_CACHE``, else ``~/.cache/course_utils``) named by all three. A cache that
+    cannot be read or written is simply recomputed.
+    """
+    versions = f"{importlib.metadata.version('scikit-learn')}-{np.__version__}-{TEST_FRACTION}-{SPLIT_SEED}"
+    key = hashlib.sha256(np.ascontiguousarray(y, dtype=np.int64).tobytes() + versions.encode()).hexdigest()[:24]
+    path = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "course_utils")) / f"split-{key}.npz"
+    try:
+        with np.load(path) as saved:
+            return saved["train"], saved["test"]
+    except (OSError, KeyError, ValueError):
+        pass
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(np.arange(len(y)), test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
+    _save_quietly(path, train=train, test=test)
+    return train, test
+
+
+def _save_quietly(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` atomically (a temporary file, then a rename); skip if the disk refuses."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
+    except OSError:
+        pass
+
+
+def _bundled_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits as (images (1797, 8, 8) float64 in 0..16, labels (1797,) int).
+
+    Read from the CSV file scikit-learn ships (as ``load_digits`` reads it), found without importing
+    scikit-learn.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetUnavailableError("the digits dataset ships with scikit-learn: pip install scikit-learn")
+    with gzip.open(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz") as handle:
+        table = np.loadtxt(handle, delimiter=",")
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(int)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
@@ -107,9 +161,9 @@ def load_digits_data() -> CourseData:
     Pixels are scaled from 0..16 to 0..1; ``x`` has shape (N, 1, 8, 8).
     Split: 1,437 train, 360 test, stratified, fixed.
     """
-    bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
-    x_train, x_test, y_train, y_test = _split(x, bunch.target)
+    images, labels = _bundled_digits()
+    x = (images / 16.0).astype(np.float32)[:, None, :, :]
+    x_train, x_test, y_train, y_test = _split(x, labels)
     classes = tuple(str(c) for c in range(10))
     return CourseData("digits", _tensors(x_train, y_train), _tensors(x_test, y_test), (1, 8, 8), classes)
 
@@ -120,6 +174,8 @@ def load_breast_cancer_data() -> CourseData:
     Label 0 is malignant, 1 benign. Features are standardized with the training set's
     mean and standard deviation; ``x`` has shape (N, 30). Split: 455 train, 114 test.
     """
+    from sklearn.datasets import load_breast_cancer  # imported here: only notebooks that use it pay for it
+
     bunch = load_breast_cancer()
     x_train, x_test, y_train, y_test = _split(bunch.data, bunch.target)
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)

@@ -103,6 +103,53 @@ def test_bundled_split_is_the_same_on_every_call(name):
             assert torch.equal(tensor_a, tensor_b)
 
 
+def test_digits_are_scikit_learns_with_its_stratified_split(monkeypatch, tmp_path):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
+    x_train, x_test, y_train, y_test = train_test_split(x, bunch.target, test_size=0.2, stratify=bunch.target,
+                                                        random_state=0)
+    for _ in range(2):  # computed, then read from the cache
+        data = load_dataset("digits")
+        for got, expected in zip(data.train.tensors + data.test.tensors, (x_train, y_train, x_test, y_test)):
+            assert np.array_equal(got.numpy(), expected)
+    assert len(list(tmp_path.glob("split-*.npz"))) == 1
+
+
+def test_split_cache_that_is_broken_or_unwritable_is_recomputed(monkeypatch, tmp_path):
+    from course_utils.data import split_indices
+
+    y = np.repeat(np.arange(4), 10)
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    train, test = split_indices(y)
+    (cached,) = (tmp_path / "cache").glob("split-*.npz")
+    cached.write_bytes(b"not an npz file")
+    again_train, again_test = split_indices(y)
+    assert np.array_equal(train, again_train) and np.array_equal(test, again_test)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("COURSE_CACHE", str(blocked / "cache"))  # a directory under a file: cannot be made
+    assert np.array_equal(split_indices(y)[1], test)
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(40))
+    assert np.bincount(y[test]).tolist() == [2, 2, 2, 2]  # stratified: 20% of each class
+
+
+def test_loading_the_digits_from_the_cache_does_not_import_scikit_learn(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from course_utils.data import load_dataset; load_dataset('digits'); "
+            "print('sklearn' in sys.modules)")
+    env = {**os.environ, "COURSE_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [run.stdout.strip() for run in runs] == ["True", "False"]
+
+
 def test_labels_of_and_subset():
     train = load_dataset("digits").train
     x, y = train.tensors
