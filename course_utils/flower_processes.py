@@ -37,9 +37,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import psutil  # in requirements.txt (Jupyter needs it too), and on Colab
 
@@ -49,12 +50,15 @@ LOCALHOST = "127.0.0.1"
 
 # What the processes need besides the current environment: no telemetry or update check
 # (they would try the internet), no per-run virtual environment for the app's dependencies
-# (the app uses the course's own environment), and SuperExec polling for work 5 times a second.
+# (the app uses the course's own environment), SuperExec polling for work 5 times a second, and
+# Ray (the simulation engine) starting no spare worker processes when it starts: Flower starts its
+# ClientApp actors itself, and on 2 cores a spare worker's start only delays theirs.
 FLOWER_ENV = {
     "FLWR_TELEMETRY_ENABLED": "0",
     "FLWR_DISABLE_UPDATE_CHECK": "1",
     "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
     "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.2",
+    "RAY_prestart_worker_first_driver": "0",
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -269,6 +273,9 @@ OWNER_VARIABLE = "COURSE_FLOWER_OWNER"
 _started: dict[int, tuple[subprocess.Popen, str]] = {}  # pid -> (process, its tag): the ones still to stop
 _numbers = itertools.count()
 _watchdog: tuple[int, subprocess.Popen] | None = None  # (the owner's pid, its watchdog)
+# Held while a process is started and registered, and while the watchdog is let go (it then ends every
+# process tagged with our tag): a run in another thread must not start a process in between.
+_lock = threading.RLock()
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -367,12 +374,14 @@ def _ensure_watchdog(timeout: float = START_TIMEOUT) -> None:
 def _release_watchdog() -> None:
     """Let the watchdog go once nothing of ours runs: closing its input makes it check, then exit."""
     global _watchdog
-    if _watchdog is not None and _watchdog[0] == os.getpid() and not _started:
+    with _lock:
+        if _watchdog is None or _watchdog[0] != os.getpid() or _started:
+            return
         _, process = _watchdog
         _watchdog = None
         with suppress(OSError):
             process.stdin.close()
-        with suppress(subprocess.TimeoutExpired):
+        with suppress(subprocess.TimeoutExpired):  # still holding the lock: it ends whatever it finds tagged
             process.wait(timeout=60)
 
 
@@ -395,13 +404,14 @@ def _install_signal_handlers() -> None:
 def start_process(command: Sequence[str], env: Mapping[str, str], stdout: IO[Any] | int) -> subprocess.Popen:
     """Start ``command`` so that it ends with us: in a session of its own, tagged, killed by Linux when
     this process dies, and watched by this process's watchdog. ``stdout`` receives its output and errors."""
-    _ensure_watchdog()
-    tag = f"{owner_tag()}/{next(_numbers)}/"  # the closing "/": the prefix of process 1 is not that of 10
-    parent = os.getpid()
-    process = subprocess.Popen(list(command), env={**env, OWNER_VARIABLE: tag}, stdout=stdout,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                               preexec_fn=(lambda: _die_with(parent)) if _libc is not None else None)  # fmt: skip
-    _started[process.pid] = (process, tag)
+    with _lock:
+        _ensure_watchdog()
+        tag = f"{owner_tag()}/{next(_numbers)}/"  # the closing "/": the prefix of process 1 is not that of 10
+        parent = os.getpid()
+        process = subprocess.Popen(list(command), env={**env, OWNER_VARIABLE: tag}, stdout=stdout,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=(lambda: _die_with(parent)) if _libc is not None else None)  # fmt: skip
+        _started[process.pid] = (process, tag)
     return process
 
 
@@ -559,6 +569,54 @@ def flwr_run(
             retried.append(f"(attempt {attempt}: Ray did not start in time on this loaded machine; "
                            "submitting the run again)\n")
     raise AssertionError("unreachable")
+
+
+class FinishedRun(NamedTuple):
+    """What :func:`run_in_background` gives back: the run's log, the processes it started (all stopped), its seconds."""
+
+    log: str
+    processes: list[subprocess.Popen]
+    seconds: float
+
+
+def run_in_background(
+    commands: Sequence[Sequence[str]],
+    env: Mapping[str, str],
+    log_dir: Path,
+    superlink_port: int,
+    app_dir: str | Path,
+    connection: str,
+    **flwr_run_options: Any,
+) -> Future[FinishedRun]:
+    """Start ``commands`` (a SuperLink first, then any SuperNodes) and ``flwr run`` in a thread; return at once.
+
+    The thread does what ``with running(commands, ...): flwr_run(app_dir, connection, env, ...)`` does,
+    so every process is stopped when the run ends, whether it succeeded or failed. The Future's
+    ``result()`` waits for that and returns a :class:`FinishedRun`, or raises the run's error.
+    ``flwr_run_options`` are :func:`flwr_run`'s (``run_config``, ``federation_config``, ``idle_timeout``, ...).
+    Two runs started this way run side by side, each on its own SuperLink.
+    """
+    superlink_port = check_port(superlink_port, "superlink_port")
+    connection = check_connection_name(connection)
+    unknown = set(flwr_run_options) - {"run_config", "federation_config", "idle_timeout", "timeout", "attempts"}
+    if unknown:
+        raise TypeError(f"run_in_background got options that flwr_run does not take: {sorted(unknown)}")
+    with _lock:
+        _ensure_watchdog()  # here, in the caller's thread: it also installs the signal handlers (main thread only)
+    future: Future[FinishedRun] = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        start = time.perf_counter()
+        try:
+            with running(commands, env, log_dir, superlink_port) as processes:
+                log = flwr_run(app_dir, connection, env, **flwr_run_options)
+            future.set_result(FinishedRun(log, processes, time.perf_counter() - start))
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the Future
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"flwr run {connection}", daemon=True).start()
+    return future
 
 
 def _flwr_run_once(

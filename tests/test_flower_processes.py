@@ -402,3 +402,59 @@ def test_flwr_run_gives_up_after_its_attempts_and_never_retries_other_failures(m
         flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=3)
     with pytest.raises(ValueError, match="attempts"):
         flower_processes.flwr_run("app", "local-simulation", dict(os.environ), attempts=0)
+
+
+# ---- Runs in the background ----------------------------------------------------------------------------
+
+
+def _fake_superlink(port: int) -> list[str]:
+    return [sys.executable, "-c", FAKE_SUPERLINK, str(port)]
+
+
+def test_run_in_background_returns_at_once_and_stops_the_runs_processes_when_it_ends(monkeypatch, tmp_path):
+    release = tmp_path / "release"  # the fake run ends once this file exists: the test decides when
+    _as_flwr(monkeypatch, "sh", "-c", f"echo started; while [ ! -f {release} ]; do sleep 0.1; done; echo finished")
+    port = flower_processes.free_port()
+    future = flower_processes.run_in_background([_fake_superlink(port)], dict(os.environ), tmp_path / "logs", port,
+                                                "app", "sim", idle_timeout=300)  # fmt: skip
+    assert not future.done(), "run_in_background should return while the run goes on"
+    release.touch()
+    log, processes, seconds = future.result(timeout=300)
+    assert log.splitlines() == ["started", "finished"] and seconds > 0
+    assert len(processes) == 1 and processes[0].poll() is not None, "the SuperLink should be stopped"
+    wait_for(lambda: not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"),
+             "every process of the run to end")  # the fake SuperLink's child too
+
+
+def test_run_in_background_hands_the_runs_failure_to_result_and_stops_everything(monkeypatch, tmp_path):
+    _python_as_flwr(monkeypatch, "import sys; print('bad app'); sys.exit(3)")
+    port = flower_processes.free_port()
+    future = flower_processes.run_in_background([_fake_superlink(port)], dict(os.environ), tmp_path / "logs", port,
+                                                "app", "sim")  # fmt: skip
+    with pytest.raises(flower_processes.FlowerError, match="exited with code 3:\nbad app"):
+        future.result(timeout=300)
+    wait_for(lambda: not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "the run's processes to end")
+
+
+def test_two_runs_in_the_background_run_side_by_side(monkeypatch, tmp_path):
+    # The first run finishes only once the second has started: run one after the other, it would never finish.
+    first_waits = f"while [ ! -f {tmp_path / 'second'} ]; do sleep 0.1; done; echo first"
+    second_starts = f"touch {tmp_path / 'second'}; echo second"
+    commands = iter([["sh", "-c", first_waits], ["sh", "-c", second_starts]])
+    monkeypatch.setattr(flower_processes, "flwr_run_command", lambda *args, **kwargs: next(commands))
+    ports = [flower_processes.free_port(), flower_processes.free_port()]
+    first = flower_processes.run_in_background([_fake_superlink(ports[0])], dict(os.environ), tmp_path / "a", ports[0],
+                                               "app", "sim", idle_timeout=300)  # fmt: skip
+    wait_for(lambda: next(tmp_path.glob("a/*.log"), None), "the first run to start its SuperLink")
+    second = flower_processes.run_in_background([_fake_superlink(ports[1])], dict(os.environ), tmp_path / "b", ports[1],
+                                                "app", "sim")  # fmt: skip
+    assert second.result(timeout=300).log == "second\n"
+    assert first.result(timeout=300).log == "first\n"
+
+
+def test_run_in_background_rejects_options_that_flwr_run_does_not_take(tmp_path):
+    with pytest.raises(TypeError, match="idle_timout"):
+        flower_processes.run_in_background([["true"]], {}, tmp_path, 9093, "app", "sim", idle_timout=5)
+    with pytest.raises(ValueError, match="superlink_port"):
+        flower_processes.run_in_background([["true"]], {}, tmp_path, 0, "app", "sim")
+    assert not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "nothing may have started"

@@ -8,6 +8,7 @@ it into the course's objects, exactly as the course's notebooks build them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,13 @@ torch.set_num_threads(1)
 RunConfig = Mapping[str, Any]
 
 
+@lru_cache(maxsize=None)
+def dataset(name: str) -> CourseData:
+    """``course_utils.data.load_dataset(name)``, loaded once per process and name: in the simulation engine
+    one ClientApp process handles every message of a run, and each message needs the same data."""
+    return load_dataset(name)
+
+
 def model_fn_for(config: RunConfig, data: CourseData) -> Callable[[], nn.Module]:
     """The course's ``model_fn``: a fresh model, initial weights drawn from the run's seed."""
     return lambda: make_model(str(config["model"]), data.input_shape, data.num_classes, seed=int(config["seed"]))
@@ -37,7 +45,7 @@ def load_client(config: RunConfig, partition_id: int, num_partitions: int) -> Cl
 
     The same split, local test data and seeds as ``make_client_fn`` gives in the notebooks.
     """
-    data = load_dataset(str(config["dataset"]))
+    data = dataset(str(config["dataset"]))
     seed = int(config["seed"])
     partitions = iid(len(data.train), num_partitions, seed=seed)
     client_fn = make_client_fn(
@@ -48,13 +56,13 @@ def load_client(config: RunConfig, partition_id: int, num_partitions: int) -> Cl
 
 def server_evaluate_fn(config: RunConfig) -> Callable[[int, list[np.ndarray]], tuple[float, dict[str, float]]]:
     """The course's server-side ``evaluate_fn(server_round, parameters) -> (loss, {"accuracy"})`` on the test set."""
-    data = load_dataset(str(config["dataset"]))
+    data = dataset(str(config["dataset"]))
     return make_evaluate_fn(model_fn_for(config, data), data.test)
 
 
 def initial_parameters(config: RunConfig) -> list[np.ndarray]:
     """Step 0: the global model's parameters, a list of NumPy arrays (course_utils.models.get_parameters)."""
-    data = load_dataset(str(config["dataset"]))
+    data = dataset(str(config["dataset"]))
     return get_parameters(model_fn_for(config, data)())
 
 
