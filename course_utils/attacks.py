@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import scipy.stats
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -186,6 +185,8 @@ def reconstruction_error(originals: np.ndarray, reconstructions: np.ndarray) -> 
     a, b = a.reshape(len(a), -1) if a.ndim > 1 else a[None], b.reshape(len(b), -1) if b.ndim > 1 else b[None]
     if a.shape != b.shape:
         raise ValueError(f"originals and reconstructions must have the same shape, got {a.shape} and {b.shape}")
+    from scipy.optimize import linear_sum_assignment  # imported here: only notebook 07 pays for SciPy
+
     cost = ((a[:, None, :] - b[None, :, :]) ** 2).mean(axis=2)
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())
@@ -357,7 +358,7 @@ def little_is_enough_z(num_clients: int, num_attackers: int) -> float:
     n = check_integer("num_clients", num_clients, 2)
     m = check_integer("num_attackers", num_attackers, 1, (n - 1) // 2, hint=" (fewer than half of num_clients)")
     s = n // 2 + 1 - m
-    return float(scipy.stats.norm.ppf((n - s) / n))
+    return NormalDist().inv_cdf((n - s) / n)
 
 
 def little_is_enough(honest_updates: list[Parameters], z: float) -> Parameters:

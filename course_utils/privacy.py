@@ -39,14 +39,16 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dp_accounting
 import numpy as np
 
 from course_utils.aggregate import Parameters, weighted_metrics
 from course_utils.checks import check_integer, check_number
 from course_utils.strategy import Config, Failure, FedAvg, FitResult
+
+if TYPE_CHECKING:  # dp_accounting (and the SciPy it imports) loads only where epsilon is computed
+    import dp_accounting
 
 MODES = ("central", "local")
 SAMPLINGS = ("poisson", "fixed")
@@ -173,6 +175,8 @@ def gaussian_sigma(epsilon: float, delta: float, method: str = "analytic") -> fl
         if epsilon >= 1:
             raise ValueError(f"epsilon must be < 1 for method='classical' (use method='analytic'), got {epsilon}")
         return math.sqrt(2 * math.log(1.25 / delta)) / epsilon
+    import dp_accounting
+
     return float(dp_accounting.get_sigma_gaussian(epsilon, delta))
 
 
@@ -575,6 +579,8 @@ def _dp_fedavg_event(
     update swapped for another moves the sum by up to ``2 * clip_norm``, so the multiplier
     is ``noise_multiplier / 2``.
     """
+    import dp_accounting
+
     relation = dp_accounting.NeighboringRelation
     if sampling == "poisson":
         event = dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
@@ -588,8 +594,12 @@ def _dp_fedavg_event(
 def _rdp_epsilon(
     event: dp_accounting.DpEvent,
     delta: float,
-    relation: dp_accounting.NeighboringRelation = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE,
+    relation: dp_accounting.NeighboringRelation | None = None,
 ) -> float:
+    """epsilon at ``delta`` of ``event`` by the RDP accountant (add-or-remove-one unless ``relation`` says)."""
+    import dp_accounting
+
+    relation = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE if relation is None else relation
     accountant = dp_accounting.rdp.RdpAccountant(neighboring_relation=relation)  # the library's default orders
     with _quiet_fractional_orders():
         accountant.compose(event)
@@ -649,6 +659,8 @@ def noise_multiplier_for_epsilon(
     Found by ``dp_accounting.calibrate_dp_mechanism`` (a bracketed root search over fresh
     RDP accountants), to within 1e-4.
     """
+    import dp_accounting
+
     _check_positive("target_epsilon", target_epsilon)
     _check_accounting(sampling_rate, num_rounds, delta, sampling, num_clients)
     relation = _dp_fedavg_event(1.0, sampling_rate, num_rounds, sampling, num_clients)[1]
