@@ -106,17 +106,6 @@ def test_the_server_app_refuses_jobs_it_cannot_run(server_app, strategies):
         server_app.job_names({"strategies": strategies})
 
 
-@needs_flower
-def test_the_client_app_loads_without_importing_pytorch():
-    # Flower's simulation engine loads the ClientApp once to check it, before it starts Ray: PyTorch
-    # (and the course's training code) must wait until a handler runs, or Ray's start waits for them.
-    code = (f"import sys; sys.path.insert(0, {str(APP)!r}); import fl_digits.client_app\n"
-            "heavy = sorted(m for m in ('torch', 'sklearn', 'fl_digits.task') if m in sys.modules)\n"
-            "assert not heavy, heavy")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-
-
 def test_the_app_loads_each_dataset_once_per_process(monkeypatch):
     monkeypatch.syspath_prepend(str(APP))
     from fl_digits import task

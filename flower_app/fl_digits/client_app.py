@@ -6,10 +6,6 @@ into the course's parameters (a list of NumPy arrays) and config, call ``Client.
 ``Client.evaluate``, and reply with an ArrayRecord and a MetricRecord that carries
 "num-examples", FedAvg's weight, and "unit-weight" (always 1), the weight of an unweighted
 average, which the DP job uses.
-
-The handlers import the course's code (and with it PyTorch) when they first run, not when this
-module loads: Flower's simulation engine loads the ClientApp once to check it before it starts
-Ray, so a PyTorch import at the top would hold Ray's start back by seconds.
 """
 
 from __future__ import annotations
@@ -17,13 +13,13 @@ from __future__ import annotations
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from fl_digits.task import fit_config, load_client
+
 app = ClientApp()
 
 
 def _client(context: Context):
     """This SuperNode's client: its partition comes from the node config, set where the node starts."""
-    from fl_digits.task import load_client  # here, not at the top: see the module's docstring
-
     partition_id = int(context.node_config["partition-id"])
     num_partitions = int(context.node_config["num-partitions"])
     expected = int(context.run_config["num-partitions"])
@@ -38,8 +34,6 @@ def _client(context: Context):
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Steps 2 and 3: train the received global model locally, send back the new parameters."""
-    from fl_digits.task import fit_config
-
     parameters = msg.content["arrays"].to_numpy_ndarrays()
     new_parameters, num_examples, metrics = _client(context).fit(parameters, fit_config(msg.content["config"]))
     reply = RecordDict(
