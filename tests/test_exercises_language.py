@@ -452,3 +452,82 @@ def test_hospitals_checks_speak_chinese(chinese):
         assert not verdict and _reads_chinese(verdict.message, "\n  ") and says in verdict.message, verdict.message
     verdict = check_record_epsilon_prediction("less", **setting)
     assert verdict and _reads_chinese(verdict.message), verdict.message
+
+
+def test_flower_checks_speak_chinese(chinese):
+    flwr_app = pytest.importorskip("flwr.app")
+    from flwr.serverapp import NeighboringRelation, PrivacyConfig, RdpAccountant, SamplingMethod
+    from flwr.serverapp import strategy as flower_strategies
+
+    from course_utils.exercises.flower import (
+        check_array_record_conversion,
+        check_epsilon_growth_prediction,
+        check_flower_dp_wrapper,
+        check_flower_fedavg_arguments,
+    )
+
+    course = dict(fraction_fit=0.3, fraction_evaluate=0.5, min_fit_clients=3, min_evaluate_clients=2,
+                  min_available_clients=10)
+    flower = dict(fraction_train=0.3, fraction_evaluate=0.5, min_train_nodes=3, min_evaluate_nodes=2,
+                  min_available_nodes=10)
+    wrong_answers = ((None, "还没有作答"), ([("fraction_train", 0.3)], "dict"), (course, "提示："),
+                     ({**flower, "fraction_training": 1.0}, "没有参数"), ({**flower, "min_train_nodes": 2}, "含义相同"),
+                     ({k: v for k, v in flower.items() if k != "min_available_nodes"}, "缺少"),
+                     ({**flower, "weighted_by_key": "num-examples"}, "没有对应项"))
+    for wrong, says in wrong_answers:
+        verdict = check_flower_fedavg_arguments(wrong, course)
+        assert not verdict and _reads_chinese(verdict.message) and says in verdict.message, verdict.message
+    verdict = check_flower_fedavg_arguments(dict(flower), course)
+    assert verdict and _reads_chinese(verdict.message), verdict.message
+
+    def to_record(parameters):
+        return flwr_app.ArrayRecord(parameters)
+
+    def from_record(record):
+        return record.to_numpy_ndarrays()
+
+    def unanswered(*args):
+        raise NotImplementedError
+
+    for wrong_from in (lambda r: [r[k].numpy() for k in sorted(r.keys())],
+                       lambda r: [r[k].numpy() for k in sorted(r.keys(), reverse=True)], lambda r: list(r.values())):
+        verdict = check_array_record_conversion(to_record, wrong_from)
+        assert not verdict and _reads_chinese(verdict.message, "提示："), verdict.message
+    wrong_answers = ((to_record, lambda r: [a.numpy().astype(np.float64) for a in r.values()]),
+                     (lambda p: p, from_record), (lambda p: to_record(p[::-1]), from_record),
+                     (unanswered, from_record), (to_record, unanswered))
+    for wrong_to, wrong_from in wrong_answers:
+        verdict = check_array_record_conversion(wrong_to, wrong_from)
+        assert not verdict and _reads_chinese(verdict.message), verdict.message
+    verdict = check_array_record_conversion(to_record, from_record)
+    assert verdict and _reads_chinese(verdict.message), verdict.message
+
+    def wrapper(kind=flower_strategies.DifferentialPrivacyServerSideFixedClipping, noise=1.2, clip=1.0, sampled=5,
+                population=10, delta=1e-5, accountant=True):
+        config = PrivacyConfig(target_delta=delta, population_size=population,
+                               neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE,
+                               sampling_method=SamplingMethod.NO_AMPLIFICATION)
+        return lambda strategy: kind(strategy, noise, clip, sampled,
+                                     accountant=RdpAccountant(config) if accountant else None)
+
+    wrong_answers = ((wrapper(flower_strategies.DifferentialPrivacyClientSideFixedClipping), "客户端侧"),
+                     (wrapper(noise=1.0, clip=1.2), "弄反了"), (wrapper(noise=0.5), "应为 1.2"),
+                     (wrapper(sampled=10), "节点数 = 5"), (wrapper(accountant=False), "没有核算器"),
+                     (wrapper(population=5), "SuperNode 总数"), (wrapper(delta=1e-3), "target_delta 应为"),
+                     (lambda strategy: wrapper()(flower_strategies.FedAvg()), "传给你的那个策略"),
+                     (unanswered, "还没有作答"))
+    for wrong, says in wrong_answers:
+        verdict = check_flower_dp_wrapper(wrong)
+        assert not verdict and _reads_chinese(verdict.message) and says in verdict.message, verdict.message
+    verdict = check_flower_dp_wrapper(wrapper(noise=-1.0))  # Flower's own error message stays as Flower wrote it
+    assert not verdict and "你的函数抛出了 ValueError：" in verdict.message, verdict.message
+    verdict = check_flower_dp_wrapper(lambda strategy: strategy)  # a bare strategy: Flower's import path is the hint
+    assert not verdict and CJK.search(verdict.message) and "提示：from flwr" in verdict.message, verdict.message
+    verdict = check_flower_dp_wrapper(wrapper())
+    assert verdict and _reads_chinese(verdict.message), verdict.message
+
+    for wrong, says in ((None, "还没有作答"), ("4", "正数"), (2.0, "3.90 倍")):
+        verdict = check_epsilon_growth_prediction(wrong, epsilon_short=10.0, epsilon_long=39.0, factor=4)
+        assert not verdict and _reads_chinese(verdict.message) and says in verdict.message, verdict.message
+    verdict = check_epsilon_growth_prediction(4.0, epsilon_short=10.0, epsilon_long=39.0, factor=4)
+    assert verdict and _reads_chinese(verdict.message) and "4 倍" in verdict.message, verdict.message
