@@ -119,6 +119,25 @@ def test_a_new_english_cell_is_never_translated_and_the_build_refuses_it(tmp_pat
         build_notebook(notebook, catalog)
 
 
+def test_fill_translates_a_cell_named_by_any_id(tmp_path):
+    """A new cell gets a generated id (not ``cell-NN``): ``fill`` takes its ``ID.md`` all the same."""
+    from tools.translate import fill
+
+    notebook, catalog = _translated_copy(tmp_path, ENGLISH[0])
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("A brand-new paragraph."))
+    nbformat.write(nb, notebook)
+    extract(notebook, catalog)
+    folder = tmp_path / "translations"
+    folder.mkdir()
+    (folder / f"{nb.cells[1].id}.md").write_text("一个全新的段落。", encoding="utf-8")
+    assert fill(catalog, folder) == 1
+    assert translation_problems(notebook, catalog) == []
+    (folder / "no-such-cell.md").write_text("多余", encoding="utf-8")
+    with pytest.raises(ValueError, match="no markdown cell 'no-such-cell'"):
+        fill(catalog, folder)
+
+
 def test_the_build_keeps_outputs_when_only_markdown_changed_and_drops_them_when_code_did(tmp_path):
     notebook, catalog = _translated_copy(tmp_path, ENGLISH[0])
     built, kept = build_notebook(notebook, catalog)

@@ -1,7 +1,7 @@
 """The Chinese edition: one gettext catalog per notebook in ``i18n/zh/``, and the notebooks built from them.
 
     python tools/translate.py extract [notebooks/NN_*.ipynb ...]   # create or update catalogs
-    python tools/translate.py fill i18n/zh/NN_x.po DIR              # set translations from DIR/cell-XX.md
+    python tools/translate.py fill i18n/zh/NN_x.po DIR              # set translations from DIR/CELL_ID.md
     python tools/translate.py check [NN ...]                        # which cells lack a current translation
     python tools/translate.py build [NN ...]                        # write notebooks/zh/NN_x.ipynb
 
@@ -10,7 +10,7 @@ A catalog ``i18n/zh/NN_x.po`` holds one entry per markdown cell of ``notebooks/N
 occurrence (``#: NN_x.ipynb:cell-05``) names the cell. ``extract`` adds entries for new or
 changed cells; a cell whose English changed after it was translated keeps its translation as
 a *fuzzy* entry that remembers the previous English (``#| msgid``), until a translator updates
-it. ``fill`` reads one Markdown file per cell (``cell-05.md``) and makes it that cell's
+it. ``fill`` reads one Markdown file per cell, named by its id (``cell-05.md``, ``fd76ce3f.md``), and makes it that cell's
 translation.
 
 ``build`` writes ``notebooks/zh/NN_x.ipynb`` from ``notebooks/NN_x.ipynb`` and its catalog: every
@@ -120,14 +120,14 @@ def extract(notebook: Path, path: Path | None = None) -> polib.POFile:
 
 
 def fill(path: Path, folder: Path) -> int:
-    """Make ``folder/cell-XX.md`` the translation of cell ``cell-XX`` in catalog ``path``; returns how many.
+    """Make ``folder/CELL_ID.md`` the translation of cell ``CELL_ID`` in catalog ``path``; returns how many.
 
     A filled entry is no longer fuzzy. Raises ValueError for a file that names no cell of the catalog.
     """
     catalog = polib.pofile(str(path), wrapwidth=0)
     by_cell = {cell: entry for entry in catalog for cell in cell_ids(entry)}
     filled = 0
-    for file in sorted(folder.glob("cell-*.md")):
+    for file in sorted(folder.glob("*.md")):
         entry = by_cell.get(file.stem)
         if entry is None:
             raise ValueError(f"{file}: {path.name} has no markdown cell {file.stem!r}")
