@@ -57,10 +57,8 @@ def _english_only_texts(path: Path) -> list[str]:
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.JoinedStr) and isinstance(parents.get(node), ast.JoinedStr):
-            continue  # a part of an f-string: judged as the whole
         if not isinstance(node, (ast.Constant, ast.JoinedStr)) or isinstance(parents.get(node), ast.JoinedStr):
-            continue
+            continue  # not a string, or a part of an f-string (judged as the whole)
         text = node.value if isinstance(node, ast.Constant) else "".join(
             v.value for v in node.values if isinstance(v, ast.Constant))
         if not isinstance(text, str) or " " not in text.strip() or len(re.findall(r"[A-Za-z]{2,}", text)) < 3:
@@ -90,8 +88,9 @@ def test_check_function_speaks_chinese(chinese):
     def inputs(rng):
         return (rng.normal(size=3),)
 
+    hints = [(lambda x: x * 3, localized("triple", "三倍"))]
     for learner in (unanswered, raises, lambda x: x * 3, reference):
-        message = check_function(learner, reference, inputs, hints=[(lambda x: x * 3, localized("triple", "三倍"))]).message
+        message = check_function(learner, reference, inputs, hints=hints).message
         assert CJK.search(message), message
     assert "提示：三倍" in check_function(lambda x: x * 3, reference, inputs, hints=[(lambda x: x * 3, "三倍")]).message
 

@@ -10,8 +10,8 @@ A catalog ``i18n/zh/NN_x.po`` holds one entry per markdown cell of ``notebooks/N
 occurrence (``#: NN_x.ipynb:cell-05``) names the cell. ``extract`` adds entries for new or
 changed cells; a cell whose English changed after it was translated keeps its translation as
 a *fuzzy* entry that remembers the previous English (``#| msgid``), until a translator updates
-it. ``fill`` reads one Markdown file per cell, named by its id (``cell-05.md``, ``fd76ce3f.md``), and makes it that cell's
-translation.
+it. ``fill`` reads one Markdown file per cell, named by its id (``cell-05.md``, ``fd76ce3f.md``),
+and makes it that cell's translation.
 
 ``build`` writes ``notebooks/zh/NN_x.ipynb`` from ``notebooks/NN_x.ipynb`` and its catalog: every
 markdown cell replaced by its translation (with the Colab badge pointing at the Chinese notebook),
@@ -31,7 +31,6 @@ notebook is re-executed then, and so is the Chinese one.
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -219,7 +218,7 @@ def build_notebook(notebook: Path, catalog: Path | None = None,
     the result has none.
     """
     chinese = translations(notebook, catalog)
-    zh = copy.deepcopy(nbformat.read(notebook, as_version=4))
+    zh = nbformat.read(notebook, as_version=4)
     first_code = next(i for i, cell in enumerate(zh.cells) if cell.cell_type == "code")
     for i, cell in enumerate(zh.cells):
         if cell.cell_type == "markdown":
@@ -271,41 +270,37 @@ def english_notebooks(args: list[str]) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["extract"]:
-        paths = [Path(p) for p in argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-        for notebook in paths:
-            catalog = extract(notebook.resolve())
-            print(f"{catalog_path(notebook).relative_to(ROOT)}: {catalog.percent_translated()}% translated, "
-                  f"{len(catalog.fuzzy_entries())} fuzzy")
-        return 0
     if argv[:1] == ["fill"] and len(argv) == 3:
         print(f"{fill(Path(argv[1]), Path(argv[2]))} translations set in {argv[1]}")
         return 0
-    if argv[:1] in (["check"], ["build"]):
-        try:
-            notebooks = english_notebooks(argv[1:])
-        except ValueError as error:
-            print(error, file=sys.stderr)
-            return 2
-        failed = 0
+    if argv[:1] not in (["extract"], ["check"], ["build"]):
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        notebooks = english_notebooks(argv[1:])
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if argv[0] == "extract":
         for notebook in notebooks:
-            problems = translation_problems(notebook)
-            if problems:
-                failed += 1
-                print("\n".join(problems), file=sys.stderr)
-                continue
-            if argv[0] == "check":
-                print(f"{notebook.name}: every markdown cell translated")
-                continue
-            target = zh_path(notebook).relative_to(ROOT)
-            if build(notebook):
-                print(f"{target}: built, outputs kept (its code is unchanged)")
-            else:
-                print(f"{target}: built without outputs (new, not executed, or its code changed): run "
-                      f"python tools/execute_notebooks.py {target}")
-        return 1 if failed else 0
-    print(__doc__, file=sys.stderr)
-    return 2
+            catalog = extract(notebook)
+            print(f"{catalog_path(notebook).relative_to(ROOT)}: {catalog.percent_translated()}% translated, "
+                  f"{len(catalog.fuzzy_entries())} fuzzy")
+        return 0
+    failed = 0
+    for notebook in notebooks:
+        problems = translation_problems(notebook)
+        if problems:
+            failed += 1
+            print("\n".join(problems), file=sys.stderr)
+        elif argv[0] == "check":
+            print(f"{notebook.name}: every markdown cell translated")
+        elif build(notebook):
+            print(f"{zh_path(notebook).relative_to(ROOT)}: built, outputs kept (its code is unchanged)")
+        else:
+            print(f"{zh_path(notebook).relative_to(ROOT)}: built without outputs (new, not executed, or its code "
+                  f"changed): run python tools/execute_notebooks.py {zh_path(notebook).relative_to(ROOT)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
