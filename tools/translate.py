@@ -1,6 +1,6 @@
 """The Chinese edition: one gettext catalog per notebook in ``i18n/zh/``, and the notebooks built from them.
 
-    python tools/translate.py extract [notebooks/NN_*.ipynb ...]   # create or update catalogs
+    python tools/translate.py extract [NN ...]                      # create or update catalogs
     python tools/translate.py fill i18n/zh/NN_x.po DIR              # set translations from DIR/CELL_ID.md
     python tools/translate.py check [NN ...]                        # which cells lack a current translation
     python tools/translate.py build [NN ...]                        # write notebooks/zh/NN_x.ipynb
