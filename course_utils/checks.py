@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from torch.utils.data import TensorDataset
 
 
 def _is_bool(value: Any) -> bool:
@@ -91,6 +90,8 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 def check_dataset(data: Any, name: str = "data") -> None:
     """Raise unless ``data`` is a non-empty ``TensorDataset``."""
+    from torch.utils.data import TensorDataset  # here: flower_processes' watchdog needs these checks, not torch
+
     if not isinstance(data, TensorDataset):
         raise TypeError(f"{name} must be a TensorDataset, got {type(data).__name__}")
     if len(data) == 0:

@@ -63,6 +63,15 @@ FLOWER_ENV = {
 }
 
 
+# Modules that Flower's processes do without. Jupyter brings rfc3987-syntax (through jupyter-events,
+# as jsonschema's optional checker of IRIs), and importing it compiles a grammar: 0.8 s of CPU.
+# Every process of Ray, Flower's simulation engine, imports jsonschema, which imports that module
+# whenever it can: `import ray` took 1.35 s with it and 0.40 s without, and on 2 cores it held up
+# the first round of notebook 11's simulation by about 7 s. Without it jsonschema only skips its
+# "iri" formats, and nothing that Ray or Flower validates is an IRI.
+SKIPPED_IMPORTS = ("rfc3987_syntax",)
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # A SuperLink connection's name becomes a TOML table name, ``[superlink.NAME]``, and a command-line
@@ -146,12 +155,26 @@ def flower_env(flwr_home: Path) -> dict[str, str]:
 
     ``FLWR_HOME`` is where Flower keeps its configuration file, installed apps and state;
     a temporary folder keeps the learner's own ``~/.flwr`` untouched. Flower's commands
-    start each other by name, so their folder goes first on PATH.
+    start each other by name, so their folder goes first on PATH. The modules named in
+    ``SKIPPED_IMPORTS`` cannot be imported there (a folder first on PYTHONPATH).
     """
     bin_dir = str(Path(flower_executable("flwr")).parent)
     env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(Path(flwr_home).resolve())}
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    skipped = str(skipped_imports_folder(Path(flwr_home)))
+    env["PYTHONPATH"] = os.pathsep.join(folder for folder in (skipped, env.get("PYTHONPATH")) if folder)
     return env
+
+
+def skipped_imports_folder(flwr_home: Path) -> Path:
+    """Write ``flwr_home/skipped-imports/``: one module per name in ``SKIPPED_IMPORTS`` whose import
+    fails at once. Flower's processes get it first on PYTHONPATH (see ``SKIPPED_IMPORTS``)."""
+    folder = Path(flwr_home) / "skipped-imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SKIPPED_IMPORTS:
+        (folder / f"{name}.py").write_text(
+            f'raise ImportError("{name} is skipped in Flower\'s processes (course_utils.flower_processes.SKIPPED_IMPORTS)")\n')
+    return folder
 
 
 def write_flower_config(flwr_home: Path, connections: Mapping[str, int], default: str | None = None) -> Path:

@@ -49,6 +49,28 @@ def test_flower_env_sets_flwr_home_and_turns_off_what_needs_the_internet(tmp_pat
     assert env["PATH"].startswith("/opt/flwr/bin")
 
 
+def test_flower_env_skips_what_only_slows_rays_start_and_keeps_the_users_pythonpath(tmp_path, fake_executables,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    env = flower_processes.flower_env(tmp_path)
+    first, *rest = env["PYTHONPATH"].split(os.pathsep)
+    assert Path(first) == tmp_path / "skipped-imports" and rest == ["/somewhere/else"]
+
+    probe = ("import importlib, jsonschema\n"
+             "for name in {names!r}:\n"
+             "    try:\n"
+             "        importlib.import_module(name)\n"
+             "    except ImportError as error:\n"
+             "        assert 'SKIPPED_IMPORTS' in str(error), error\n"
+             "    else:\n"
+             "        raise SystemExit(name + ' was imported')\n"
+             "print(jsonschema.validate({{'a': 1}}, {{'type': 'object'}}))")
+    result = subprocess.run([sys.executable, "-c", probe.format(names=flower_processes.SKIPPED_IMPORTS)],
+                            env={**os.environ, "PYTHONPATH": env["PYTHONPATH"]}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr + result.stdout  # they fail to import, and jsonschema still works
+    assert result.stdout.strip() == "None"
+
+
 def test_superlink_and_supernode_commands(fake_executables):
     assert flower_processes.superlink_command(9093) == [
         "/opt/flwr/bin/flower-superlink", "--insecure", "--host", "127.0.0.1", "--port", "9093",
@@ -458,3 +480,10 @@ def test_run_in_background_rejects_options_that_flwr_run_does_not_take(tmp_path)
     with pytest.raises(ValueError, match="superlink_port"):
         flower_processes.run_in_background([["true"]], {}, tmp_path, 0, "app", "sim")
     assert not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "nothing may have started"
+
+
+def test_the_module_imports_neither_flwr_nor_torch_so_its_watchdog_starts_at_once():
+    probe = "import sys, course_utils.flower_processes; print(sorted({'flwr', 'torch', 'ray'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
