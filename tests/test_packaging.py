@@ -176,13 +176,30 @@ def test_course_sh_start_passes_options_to_jupyter(tmp_path):
 
 
 def test_course_sh_test_passes_options_to_pytest(tmp_path):
-    """CI runs `bash course.sh test notebooks/` for its second pass: the arguments must reach pytest."""
+    """`bash course.sh test ARGS` (e.g. one notebook, for a maintainer) runs just pytest with ARGS."""
     venv = fake_venv(tmp_path, RECORD_ARGS)
     done = subprocess.run(["bash", str(ROOT / "course.sh"), "test", "--collect-only", "-q", "tests/test_replicate.py"],
                           env=course_env(venv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "tests/test_replicate.py::test_repeat_runs_every_seed_and_summarizes_each_figure" in done.stdout
     assert "test_client.py" not in done.stdout
+
+
+def test_course_sh_test_runs_two_passes_the_second_of_every_notebook_under_other_kernels(tmp_path):
+    """The README's test command (and CI): unit tests and English notebooks, then every notebook with
+    ATEN_CPU_CAPABILITY=default; a failing first pass still runs the second, and fails the command."""
+    venv = fake_venv(tmp_path, RECORD_ARGS)
+    record = venv / "pytest-calls"
+    (venv / "bin" / "python").write_text(
+        '#!/usr/bin/env bash\n[[ "$1 $2" == "-m pip" ]] && exit 0\n'
+        '[[ "$1 $2" == "-m pytest" ]] && echo "${ATEN_CPU_CAPABILITY:-unset} ${*:3}" >> '
+        f'{shlex.quote(str(record))} && {{ [[ "$3" == --ignore=* ]] && exit 1; exit 0; }}\n'
+        f'exec {shlex.quote(sys.executable)} "$@"\n')
+    env = {key: value for key, value in course_env(venv).items() if key != "ATEN_CPU_CAPABILITY"}
+    done = subprocess.run(["bash", str(ROOT / "course.sh"), "test"], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300)
+    assert record.read_text().splitlines() == ["unset --ignore=notebooks/zh", "default notebooks"]
+    assert done.returncode == 1, "the first pass failed, so the command should fail"
 
 
 def test_course_sh_refuses_a_python_older_than_3_11_and_says_what_to_do(tmp_path):
