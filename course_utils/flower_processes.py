@@ -172,8 +172,8 @@ def skipped_imports_folder(flwr_home: Path) -> Path:
     folder = Path(flwr_home) / "skipped-imports"
     folder.mkdir(parents=True, exist_ok=True)
     for name in SKIPPED_IMPORTS:
-        (folder / f"{name}.py").write_text(
-            f'raise ImportError("{name} is skipped in Flower\'s processes (course_utils.flower_processes.SKIPPED_IMPORTS)")\n')
+        message = f"{name} is skipped in Flower's processes (course_utils.flower_processes.SKIPPED_IMPORTS)"
+        (folder / f"{name}.py").write_text(f"raise ImportError({message!r})\n")
     return folder
 
 
