@@ -18,7 +18,8 @@ def check_update(parameters: Parameters, num_examples: int, reference: Parameter
     (e.g. the global parameters the client received), and ``num_examples`` a positive integer.
     ``name`` says whose result it is in the message.
     """
-    if isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
+    if (isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer))
+            or num_examples <= 0):
         raise ValueError(f"{name}: num_examples must be a positive integer, got {num_examples!r}")
     if not isinstance(parameters, (list, tuple)):
         raise ValueError(f"{name}: parameters must be a list of arrays, got {type(parameters).__name__}")
@@ -70,9 +71,11 @@ def weighted_mean(values: list[float], weights: list[int]) -> float:
     ``values`` finite numbers; ``weights`` finite numbers >= 0 with a positive sum; equal lengths.
     """
     if len(values) != len(weights) or len(values) == 0:
-        raise ValueError(f"values and weights must be non-empty and of equal length, got {len(values)} and {len(weights)}")
+        raise ValueError(f"values and weights must be non-empty and of equal length, "
+                         f"got {len(values)} and {len(weights)}")
     for name, numbers in (("values", values), ("weights", weights)):
-        if any(isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)) for x in numbers):
+        if any(isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating))
+               for x in numbers):
             raise TypeError(f"{name} must be numbers (not bools), got {list(numbers)!r:.120}")
         if not np.all(np.isfinite(np.asarray(numbers, dtype=np.float64))):
             raise ValueError(f"{name} must be finite, got {list(numbers)!r:.120}")
@@ -125,7 +128,8 @@ def trimmed_mean(results: list[tuple[Parameters, int]], trim_fraction: float) ->
     """
     check_results(results)
     n = len(results)
-    if isinstance(trim_fraction, (bool, np.bool_)) or not isinstance(trim_fraction, (int, float, np.integer, np.floating)):
+    if (isinstance(trim_fraction, (bool, np.bool_))
+            or not isinstance(trim_fraction, (int, float, np.integer, np.floating))):
         raise TypeError(f"trim_fraction must be a number in [0, 0.5), got {trim_fraction!r}")
     if not 0 <= trim_fraction < 0.5:
         raise ValueError(f"trim_fraction must be in [0, 0.5), got {trim_fraction}")

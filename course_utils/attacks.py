@@ -247,9 +247,11 @@ def flip_labels(data: TensorDataset, source: int, target: int) -> TensorDataset:
 
 
 def stamp_trigger(x: torch.Tensor, size: int = 2, value: float = 1.0) -> torch.Tensor:
-    """A copy of images ``x`` (batch, channels, height, width) with a ``size`` x ``size`` square of ``value`` in the bottom-right corner."""
+    """A copy of images ``x`` (batch, channels, height, width) with a ``size`` x ``size`` square of
+    ``value`` in the bottom-right corner."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x must be a tensor of images (batch, channels, height, width), got {getattr(x, 'shape', x)!r}")
+        raise ValueError(f"x must be a tensor of images (batch, channels, height, width), "
+                         f"got {getattr(x, 'shape', x)!r}")
     check_integer("size", size, 1, min(x.shape[2], x.shape[3]))
     check_number("value", value)
     stamped = x.clone()
@@ -257,8 +259,11 @@ def stamp_trigger(x: torch.Tensor, size: int = 2, value: float = 1.0) -> torch.T
     return stamped
 
 
-def backdoor_data(data: TensorDataset, target: int, fraction: float = 0.5, size: int = 2, seed: int = 0) -> TensorDataset:
-    """``data`` plus a ``fraction`` of its examples stamped with the trigger and labelled ``target`` (Bagdasaryan et al., 2020).
+def backdoor_data(
+    data: TensorDataset, target: int, fraction: float = 0.5, size: int = 2, seed: int = 0
+) -> TensorDataset:
+    """``data`` plus a ``fraction`` of its examples stamped with the trigger and labelled ``target``
+    (Bagdasaryan et al., 2020).
 
     The clean examples stay, so the poisoned model still does its main task (and hides).
     """
@@ -292,7 +297,8 @@ class MaliciousClient(ClientWrapper):
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         new_parameters, num_examples, metrics = self.poisoned.fit(parameters, config)
-        sent = [cast_to(np.asarray(old, np.float64) + self.boost * (np.asarray(new, np.float64) - np.asarray(old, np.float64)),
+        sent = [cast_to(np.asarray(old, np.float64)
+                        + self.boost * (np.asarray(new, np.float64) - np.asarray(old, np.float64)),
                         np.asarray(new).dtype) for new, old in zip(new_parameters, parameters)]
         return sent, len(self.client.train_data), metrics
 
@@ -301,7 +307,8 @@ def make_malicious(
     client_fn: Callable[[int], Client], bad_cids: Iterable[int], poison: Callable[[TensorDataset], TensorDataset],
     boost: float = 1.0,
 ) -> Callable[[int], Client | MaliciousClient]:
-    """``client_fn``, except that each client in ``bad_cids`` trains on ``poison(its train_data)`` and boosts its update.
+    """``client_fn``, except that each client in ``bad_cids`` trains on ``poison(its train_data)`` and
+    boosts its update.
 
     E.g. ``poison=lambda d: backdoor_data(d, target=0)`` or ``lambda d: flip_labels(d, 7, 1)``.
     """
@@ -433,7 +440,8 @@ def make_colluding(
 
 @dataclass
 class NormClippedFedAvg(FedAvg):
-    """FedAvg of the updates after clipping each to global L2 norm ``clip_norm`` (Sun et al., 2019, "Can you really backdoor FL?").
+    """FedAvg of the updates after clipping each to global L2 norm ``clip_norm`` (Sun et al., 2019,
+    "Can you really backdoor FL?").
 
     A boosted malicious update then weighs no more than an honest one of the bound's length.
     Like the median, it needs each client's update: under secure aggregation only the clients

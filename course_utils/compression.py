@@ -181,7 +181,8 @@ class CompressedFedAvg(FedAvg):
             update = [np.asarray(p, np.float64) - c for p, c in zip(parameters, current)]
             seed = int(np.random.SeedSequence([self.seed, int(cid), int(server_round)]).generate_state(1)[0])
             received, size = compress_update(update, self.compression, self.bits, self.fraction, self.rounding, seed)
-            rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples, metrics))
+            rebuilt.append(FitRes(cid, [(c + u).astype(c.dtype) for c, u in zip(current, received)], num_examples,
+                                  metrics))
             total += size
         parameters, metrics = super().aggregate_fit(server_round, rebuilt, failures, current)
         return parameters, {**metrics, "upload_bytes": float(total)}

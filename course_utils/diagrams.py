@@ -78,14 +78,15 @@ def five_steps(ax: Axes | None = None) -> Figure:
     _label(ax, 2.1, 4.15, "1  send them the global\nparameters $w_t$", SEND, size=9)
     _label(ax, 9.9, 4.15, "3  send the update\n(parameters $w_k$, num_examples $n_k$)", REPLY, size=9)
     ax.text(6, 0.05, "Step 0, once: the server initializes $w_0$ (at random or from a checkpoint).  "
-            "Step 5: repeat steps 1-4 with $w_{t+1}$ until the model converges.", ha="center", va="bottom", fontsize=8.5,
-            style="italic")
+            "Step 5: repeat steps 1-4 with $w_{t+1}$ until the model converges.", ha="center", va="bottom",
+            fontsize=8.5, style="italic")
     ax.set_title("One round of federated learning: the data stays on the clients, only parameters travel", fontsize=10)
     return ax.figure
 
 
 def secure_aggregation_rounds(ax: Axes | None = None) -> Figure:
-    """Secure aggregation as ``course_utils.secagg`` runs it (Bonawitz et al. 2017): who sends what to whom, per round."""
+    """Secure aggregation as ``course_utils.secagg`` runs it (Bonawitz et al. 2017): who sends what to
+    whom, per round."""
     ax = _canvas(ax, (10.5, 7.6), 12, 10.4)
     ax.text(4.3, 10.2, "each client u", ha="center", va="top", fontsize=10, weight="bold")
     ax.text(10.1, 10.2, "server", ha="center", va="top", fontsize=10, weight="bold")
@@ -122,7 +123,8 @@ def secure_aggregation_rounds(ax: Axes | None = None) -> Figure:
     _box(ax, 4.3, y, 3.7, 1.9, "each survivor checks the request\n(at least $t$ survivors, itself among\n"
          "them) and reveals its shares of $b_u$\nfor $u$ in S, of $sk_u$ for $u$ in D,\nnever both for one $u$",
          CLIENT, size=8.5)
-    _box(ax, 10.1, y, 3.5, 1.9, "subtracts $\\mathrm{PRG}(b_u)$ of the survivors;\nrebuilds the dropped clients' $sk_u$\n"
+    _box(ax, 10.1, y, 3.5, 1.9, "subtracts $\\mathrm{PRG}(b_u)$ of the survivors;\n"
+         "rebuilds the dropped clients' $sk_u$\n"
          "and removes their masks\n(the dropout is recovered here)\n$\\Rightarrow \\sum_{u \\in S} x_u$, nothing else",
          SERVER, size=8.5)
     _arrow(ax, (right, y + 0.45), (left, y + 0.45), SEND)

@@ -65,7 +65,8 @@ def _check_dp_sgd(noise_multiplier: Any, max_grad_norm: Any) -> None:
 
 
 def sample_rate(num_examples: int, batch_size: int) -> float:
-    """Opacus's Poisson sampling rate for ``num_examples`` records and batches of ``batch_size``: ``1 / ceil(n / b)``."""
+    """Opacus's Poisson sampling rate for ``num_examples`` records and batches of ``batch_size``:
+    ``1 / ceil(n / b)``."""
     check_integer("num_examples", num_examples, 1)
     check_integer("batch_size", batch_size, 1)
     return 1 / math.ceil(num_examples / batch_size)
@@ -114,7 +115,8 @@ def spent_epsilon(ledger: RDPAccountant, delta: float) -> float:
 
 
 def noise_multiplier_for_record_epsilon(target_epsilon: float, sample_rate: float, steps: int, delta: float) -> float:
-    """The noise multiplier with which ``steps`` DP-SGD steps at ``sample_rate`` spend ``target_epsilon`` (Opacus RDP)."""
+    """The noise multiplier with which ``steps`` DP-SGD steps at ``sample_rate`` spend ``target_epsilon``
+    (Opacus RDP)."""
     check_number("target_epsilon", target_epsilon, 0, min_open=True)
     check_number("sample_rate", sample_rate, 0, 1, min_open=True)
     check_integer("steps", steps, 1)
@@ -124,7 +126,8 @@ def noise_multiplier_for_record_epsilon(target_epsilon: float, sample_rate: floa
 
 @functools.lru_cache(maxsize=256)
 def _calibrated(target_epsilon: float, sample_rate: float, steps: int, delta: float) -> float:
-    """Opacus's ``get_noise_multiplier`` (RDP, to 0.001 in epsilon): a pure function, memoized, as its search is slow."""
+    """Opacus's ``get_noise_multiplier`` (RDP, to 0.001 in epsilon): a pure function, memoized, as its
+    search is slow."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,

@@ -14,7 +14,9 @@ from course_utils.models import set_parameters
 from course_utils.training import evaluate
 
 
-def evaluate_parameters(model_fn: Callable[[], nn.Module], parameters: Parameters, data: TensorDataset) -> tuple[float, float]:
+def evaluate_parameters(
+    model_fn: Callable[[], nn.Module], parameters: Parameters, data: TensorDataset
+) -> tuple[float, float]:
     """Loss and accuracy of ``parameters`` loaded into ``model_fn()``, on ``data``."""
     check_callable("model_fn", model_fn, "a function () -> nn.Module")
     model = model_fn()

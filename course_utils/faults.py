@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from course_utils.aggregate import cast_to, check_results, check_update
-from course_utils.client import Client, client_seed
 from course_utils.checks import check_choice, check_integer, check_number
+from course_utils.client import Client, client_seed
 from course_utils.strategy import Config, FedAvg, FitRes, require_current
 
 Parameters = list[np.ndarray]
@@ -60,7 +60,8 @@ class UnreliableClient(ClientWrapper):
 
     def fit(self, parameters: Parameters, config: dict[str, Any]):
         run_seed = int(config.get("seed", 0))
-        rng = np.random.default_rng([client_seed(self.seed, self.cid, int(config.get("server_round", 0)), purpose=2), run_seed])
+        rng = np.random.default_rng([client_seed(self.seed, self.cid, int(config.get("server_round", 0)), purpose=2),
+                                     run_seed])
         if rng.random() < self.failure_rate:
             raise ClientDropout(f"client {self.cid} dropped out (simulated, failure_rate={self.failure_rate})")
         return self.client.fit(parameters, config)
@@ -71,7 +72,9 @@ def _check_client_fn(client_fn: Any) -> None:
         raise TypeError(f"client_fn must be a function cid -> Client, got {type(client_fn).__name__}")
 
 
-def make_unreliable(client_fn: Callable[[int], Client], failure_rate: float, seed: int = 0) -> Callable[[int], UnreliableClient]:
+def make_unreliable(
+    client_fn: Callable[[int], Client], failure_rate: float, seed: int = 0
+) -> Callable[[int], UnreliableClient]:
     """Wrap every client of ``client_fn`` in an :class:`UnreliableClient`."""
     _check_client_fn(client_fn)
     _check_failure_rate(failure_rate)
@@ -111,7 +114,8 @@ class TimedClient(ClientWrapper):
         steps = config.get("local_steps") or int(config.get("local_epochs", 1)) * steps_per_epoch
         if config.get("partial_work") and config.get("deadline") is not None:
             steps = max(1, min(steps, int(config["deadline"] * self.speed // batch_size)))
-        client_config = {k: v for k, v in config.items() if k not in ("deadline", "partial_work")}  # the server's, not the client's
+        # the server's, not the client's
+        client_config = {k: v for k, v in config.items() if k not in ("deadline", "partial_work")}
         new_parameters, num_examples, metrics = self.client.fit(parameters, {**client_config, "local_steps": steps})
         compute_time = steps * batch_size / self.speed  # each step costs one batch of examples
         return new_parameters, num_examples, {**metrics, "compute_time": compute_time, "steps": float(steps)}
@@ -167,7 +171,8 @@ class PoisonedClient(ClientWrapper):
 def make_poisoned(
     client_fn: Callable[[int], Client], bad_cids: Iterable[int], scale: float = -10.0
 ) -> Callable[[int], Client | PoisonedClient]:
-    """``client_fn``, except that the clients in ``bad_cids`` (integer ids >= 0) are :class:`PoisonedClient` with ``scale``."""
+    """``client_fn``, except that the clients in ``bad_cids`` (integer ids >= 0) are
+    :class:`PoisonedClient` with ``scale``."""
     _check_client_fn(client_fn)
     _check_scale(scale)
     if isinstance(bad_cids, (str, bytes)) or not hasattr(bad_cids, "__iter__"):
@@ -218,7 +223,8 @@ class DeadlineFedAvg(FedAvg):
         round_time = max((r.metrics["compute_time"] for r in results), default=0.0)
         if self.policy == "drop" and any(late):
             failures = failures + [(r.cid, StragglerError(f"took {r.metrics['compute_time']:.1f} s > deadline "
-                                                          f"{self.deadline} s")) for r, is_late in zip(results, late) if is_late]
+                                                          f"{self.deadline} s"))
+                                   for r, is_late in zip(results, late) if is_late]
             results = [r for r, is_late in zip(results, late) if not is_late]
             round_time = self.deadline
         parameters, metrics = super().aggregate_fit(server_round, results, failures, current)
@@ -265,7 +271,8 @@ class DeadlineFedNova(DeadlineFedAvg):
     def aggregate_parameters(self, results: list[FitRes], current: Parameters) -> Parameters:
         unstepped = [r.cid for r in results if "steps" not in r.metrics]
         if unstepped:
-            raise ValueError(f"DeadlineFedNova needs each client's 'steps' among its fit metrics; client(s) {unstepped} "
-                             f"reported none (wrap the clients with faults.make_timed)")
+            raise ValueError(f"DeadlineFedNova needs each client's 'steps' among its fit metrics; "
+                             f"client(s) {unstepped} reported none (wrap the clients with faults.make_timed)")
         current = require_current(current, type(self).__name__)
-        return fednova([(r.parameters, r.num_examples) for r in results], [r.metrics["steps"] for r in results], current)
+        return fednova([(r.parameters, r.num_examples) for r in results], [r.metrics["steps"] for r in results],
+                       current)

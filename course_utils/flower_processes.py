@@ -657,7 +657,8 @@ def _flwr_run_once(
     last = [time.monotonic()]
     start = last[0]
     process = start_process(command, env, subprocess.PIPE)
-    reader = threading.Thread(target=_read_lines, args=(io.TextIOWrapper(process.stdout, errors="replace"), lines, last), daemon=True)
+    reader = threading.Thread(target=_read_lines,
+                              args=(io.TextIOWrapper(process.stdout, errors="replace"), lines, last), daemon=True)
     reader.start()
     problem = None
     while process.poll() is None and problem is None:

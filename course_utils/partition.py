@@ -24,7 +24,8 @@ def _check_num_clients(num_clients: int, num_examples: int) -> None:
 def _check_labels(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {labels.shape}, dtype {labels.dtype}")
+        raise ValueError(f"labels must be a non-empty 1-D integer array, "
+                         f"got shape {labels.shape}, dtype {labels.dtype}")
     if labels.min() < 0:
         raise ValueError("labels must be non-negative class indices")
     return labels

@@ -185,7 +185,8 @@ def plot_summaries(summaries: Mapping[str, Summary], ax: Axes | None = None, yla
     ax = _axes(ax)
     for x, (label, summary) in enumerate(summaries.items()):
         if not isinstance(summary, Summary):
-            raise TypeError(f"summaries[{label!r}] must be a Summary (from replicate.repeat), got {type(summary).__name__}")
+            raise TypeError(f"summaries[{label!r}] must be a Summary (from replicate.repeat), "
+                            f"got {type(summary).__name__}")
         ax.bar(x, summary.mean, yerr=summary.std, capsize=4, color="tab:blue", alpha=0.35)
         spread = np.linspace(-0.15, 0.15, summary.n) if summary.n > 1 else np.zeros(1)
         ax.scatter(x + spread, summary.values, color="tab:blue", s=14, zorder=3)

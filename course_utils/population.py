@@ -43,7 +43,10 @@ def _split_train_test(x: np.ndarray, y: np.ndarray, test_fraction: float) -> tup
     """The first examples for training, the last ``test_fraction`` of them (at least one train example) for testing."""
     num_test = min(int(round(test_fraction * len(y))), len(y) - 1)
     num_train = len(y) - num_test
-    as_data = lambda a, b: TensorDataset(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.int64))
+
+    def as_data(a: np.ndarray, b: np.ndarray) -> TensorDataset:
+        return TensorDataset(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.int64))
+
     return as_data(x[:num_train], y[:num_train]), (as_data(x[num_train:], y[num_train:]) if num_test else None)
 
 
@@ -159,7 +162,8 @@ class SyntheticPopulation(Population):
         """Client ``cid``'s examples: x float32 (n, 60), y int64 (n,), n = ``size(cid)``."""
         W, b = self.model(cid)
         scale = np.arange(1, NUM_FEATURES + 1) ** -0.6  # the square root of Sigma_jj = j^-1.2
-        x = self.feature_mean(cid) + scale * _rng(self.seed, cid, _EXAMPLES).standard_normal((self.size(cid), NUM_FEATURES))
+        x = self.feature_mean(cid) + scale * _rng(self.seed, cid, _EXAMPLES).standard_normal(
+            (self.size(cid), NUM_FEATURES))
         return x.astype(np.float32), np.argmax(x @ W.T + b, axis=1).astype(np.int64)  # softmax keeps the argmax
 
 

@@ -64,7 +64,8 @@ def _check_positive(name: str, value: Any) -> None:
 
 
 def _check_delta(delta: Any) -> None:
-    check_number("delta", delta, 0, 1, min_open=True, max_open=True, hint=", typically much less than 1 / (number of users)")
+    check_number("delta", delta, 0, 1, min_open=True, max_open=True,
+                 hint=", typically much less than 1 / (number of users)")
 
 
 def _check_noise_multiplier(noise_multiplier: Any) -> None:
@@ -91,7 +92,8 @@ def _check_seed(seed: Any) -> None:
 
 def _check_rng(rng: Any) -> None:
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)), got {type(rng).__name__}")
+        raise TypeError(f"rng must be a numpy.random.Generator (e.g. np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
 
 
 def _float_arrays(name: str, arrays: Any) -> list[np.ndarray]:
@@ -101,7 +103,8 @@ def _float_arrays(name: str, arrays: Any) -> list[np.ndarray]:
     converted = []
     for i, array in enumerate(arrays):
         array = np.asarray(array)
-        if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer)
+                                           or np.issubdtype(array.dtype, np.floating)):
             raise TypeError(f"{name}[{i}] must be an array of real numbers, got dtype {array.dtype}")
         array = array.astype(np.float64)
         if not np.all(np.isfinite(array)):
@@ -524,8 +527,8 @@ class DPFedAvg(FedAvg):
 
         Central mode: the model's user-level epsilon (:func:`dp_fedavg_epsilon` with this
         ``sampling``), the same with adaptive clipping (its count is paid for by the updates' share
-        of ``noise_multiplier``, see :func:`adaptive_noise_multipliers`). Local mode: each client's (:func:`local_dp_epsilon`), for a client
-        sampled in every round (the worst case).
+        of ``noise_multiplier``, see :func:`adaptive_noise_multipliers`). Local mode: each client's
+        (:func:`local_dp_epsilon`), for a client sampled in every round (the worst case).
         """
         if self.mode == "central":
             return dp_fedavg_epsilon(self.noise_multiplier, self.sampling_rate(num_clients), num_rounds, delta,

@@ -92,7 +92,8 @@ def repeat(
     should derive everything random in it (split, initial model, sampling, shuffles, noise).
     """
     if not callable(experiment):
-        raise TypeError(f"experiment must be callable (seed -> {{figure name: number}}), got {type(experiment).__name__}")
+        raise TypeError(f"experiment must be callable (seed -> {{figure name: number}}), "
+                        f"got {type(experiment).__name__}")
     seeds = _check_seeds(seeds)
     runs = []
     for seed in seeds:

@@ -170,7 +170,8 @@ def check_evaluation(loss: Any, num_examples: Any, metrics: Any, name: str = "ev
     if isinstance(loss, (bool, np.bool_)) or not isinstance(loss, (int, float, np.integer, np.floating)) \
             or not math.isfinite(loss):
         raise ValueError(f"{name}: loss must be a finite number, got {loss!r}")
-    if isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
+    if isinstance(num_examples, (bool, np.bool_)) or not isinstance(num_examples, (int, np.integer)) \
+            or num_examples <= 0:
         raise ValueError(f"{name}: num_examples must be a positive integer, got {num_examples!r}")
     _check_metrics(metrics, name)
 
@@ -191,7 +192,7 @@ def _fit_round(client_fn: Callable[[int], Client], cids: list[int], parameters: 
     for cid in cids:
         try:  # a client's failure (even SystemExit, or a hang past round_timeout) must not end the whole run
             new_parameters, num_examples, metrics = call_with_timeout(
-                lambda: client_fn(cid).fit(parameters, config), round_timeout, f"client {cid}'s fit")
+                lambda cid=cid: client_fn(cid).fit(parameters, config), round_timeout, f"client {cid}'s fit")
             check_update(new_parameters, num_examples, parameters, name=f"client {cid}'s update")
             _check_metrics(metrics, f"client {cid}'s fit")
             results.append(FitRes(cid, new_parameters, num_examples, metrics))
@@ -215,7 +216,8 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
     built: list[tuple[int, Client]] = []
     for cid in cids:
         try:
-            built.append((cid, call_with_timeout(lambda: client_fn(cid), round_timeout, f"client {cid}'s creation")))
+            built.append((cid, call_with_timeout(lambda cid=cid: client_fn(cid), round_timeout,
+                                                 f"client {cid}'s creation")))
         except (Exception, SystemExit) as error:
             failures[cid] = error
     together, apart = split_batchable([client for _, client in built], strict=batched == "auto")
@@ -231,7 +233,7 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
         cid, client = built[i]
         try:
             new_parameters, num_examples, metrics = call_with_timeout(
-                lambda: client.fit(parameters, config), round_timeout, f"client {cid}'s fit")
+                lambda client=client: client.fit(parameters, config), round_timeout, f"client {cid}'s fit")
             check_update(new_parameters, num_examples, parameters, name=f"client {cid}'s update")
             _check_metrics(metrics, f"client {cid}'s fit")
             results[cid] = FitRes(cid, new_parameters, num_examples, metrics)
@@ -240,8 +242,8 @@ def _fit_round_batched(client_fn: Callable[[int], Client], cids: list[int], para
     for first in range(0, len(together), BATCHED_CHUNK):  # a chunk at a time: the working memory stays bounded
         group = [built[i] for i in together[first : first + BATCHED_CHUNK]]
         try:
-            outcomes = call_with_timeout(lambda: fit_batched([c for _, c in group], parameters, config), round_timeout,
-                                         f"the batched fit of {len(group)} clients")
+            outcomes = call_with_timeout(lambda group=group: fit_batched([c for _, c in group], parameters, config),
+                                         round_timeout, f"the batched fit of {len(group)} clients")
         except (Exception, SystemExit) as error:
             outcomes = [error] * len(group)
         for (cid, _), outcome in zip(group, outcomes):
@@ -265,7 +267,8 @@ def _evaluate_round(client_fn: Callable[[int], Client], cids: list[int], paramet
     for cid in cids:
         try:
             loss, num_examples, metrics = call_with_timeout(
-                lambda: client_fn(cid).evaluate(parameters, config), round_timeout, f"client {cid}'s evaluate")
+                lambda cid=cid: client_fn(cid).evaluate(parameters, config), round_timeout,
+                f"client {cid}'s evaluate")
             check_evaluation(loss, num_examples, metrics, name=f"client {cid}'s evaluation")
             results.append(EvaluateRes(cid, float(loss), num_examples, metrics))
         except (Exception, SystemExit) as error:

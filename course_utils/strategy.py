@@ -137,7 +137,8 @@ class FedAvg:
                 raise ValueError(f"{name} must be at most num_clients ({num_clients}), got {getattr(self, name)}")
         checks = [("min_fit_successes", self.num_fit_clients(num_clients), "num_fit_clients")]
         if self.fraction_evaluate > 0:
-            checks.append(("min_evaluate_successes", self.num_evaluation_clients(num_clients), "num_evaluation_clients"))
+            checks.append(("min_evaluate_successes", self.num_evaluation_clients(num_clients),
+                           "num_evaluation_clients"))
         for name, sampled, method in checks:
             if getattr(self, name) > sampled:
                 raise ValueError(f"{name}={getattr(self, name)} can never be met: a round samples only "
@@ -174,7 +175,9 @@ class FedAvg:
         config = self._config(self.on_fit_config_fn, "on_fit_config_fn", server_round)
         return self._sample(self.fraction_fit, self.min_fit_clients, num_clients, rng), config
 
-    def configure_evaluate(self, server_round: int, num_clients: int, rng: np.random.Generator) -> tuple[list[int], Config]:
+    def configure_evaluate(
+        self, server_round: int, num_clients: int, rng: np.random.Generator
+    ) -> tuple[list[int], Config]:
         """The client ids for federated evaluation this round (none if ``fraction_evaluate`` is 0)."""
         if self.fraction_evaluate == 0:
             return [], {}

@@ -118,7 +118,8 @@ def train(
     check_seed(seed)
     if lr * proximal_mu >= 2:
         raise ValueError(
-            f"proximal_mu must be below 2 / lr = {2 / lr:g} (got {proximal_mu}): a larger pull makes SGD overshoot and diverge"
+            f"proximal_mu must be below 2 / lr = {2 / lr:g} (got {proximal_mu}): "
+            "a larger pull makes SGD overshoot and diverge"
         )
     start = [w.detach().clone() for w in model.parameters()] if proximal_mu > 0 else []
     generator = torch.Generator().manual_seed(seed)

@@ -5,14 +5,29 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from course_utils.aggregate import median, trimmed_mean
 from course_utils.attacks import (
-    ColludingClient, MaliciousClient, NormClippedFedAvg, attack_success_rate, backdoor_data, blind_guess_error,
+    ColludingClient,
+    MaliciousClient,
+    NormClippedFedAvg,
+    attack_success_rate,
+    backdoor_data,
+    blind_guess_error,
     example_losses,
-    flip_labels, gradient_from_update, gradients_of, infer_labels, invert_linear_layer, make_malicious,
-    little_is_enough, little_is_enough_z, make_colluding, match_gradients, membership_auc, reconstruction_error,
+    flip_labels,
+    gradient_from_update,
+    gradients_of,
+    infer_labels,
+    invert_linear_layer,
+    little_is_enough,
+    little_is_enough_z,
+    make_colluding,
+    make_malicious,
+    match_gradients,
+    membership_auc,
+    reconstruction_error,
     stamp_trigger,
 )
-from course_utils.aggregate import median, trimmed_mean
 from course_utils.client import Client, make_client_fn
 from course_utils.data import load_dataset
 from course_utils.evaluation import evaluate_parameters
@@ -162,7 +177,8 @@ def test_malicious_client_sends_a_boosted_poisoned_update(digits):
 
 def test_norm_clipping_limits_each_update():
     current = [np.zeros(2, np.float32)]
-    results = [FitRes(0, [np.array([100.0, 0.0], np.float32)], 1, {}), FitRes(1, [np.array([0.0, 0.5], np.float32)], 1, {})]
+    results = [FitRes(0, [np.array([100.0, 0.0], np.float32)], 1, {}),
+               FitRes(1, [np.array([0.0, 0.5], np.float32)], 1, {})]
     out = NormClippedFedAvg(clip_norm=1.0).aggregate_parameters(results, current)
     np.testing.assert_allclose(out[0], [0.5, 0.25])
     assert out[0].dtype == np.float32
@@ -214,7 +230,10 @@ def test_the_crafted_update_hides_inside_the_honest_range():
     for layer in range(2):
         stacked = np.stack([u[layer] for u in honest])
         low, high = stacked.min(axis=0), stacked.max(axis=0)
-        inside = lambda update: ((update[layer] >= low) & (update[layer] <= high)).mean()  # noqa: E731
+
+        def inside(update, layer=layer, low=low, high=high):
+            return ((update[layer] >= low) & (update[layer] <= high)).mean()
+
         assert inside(crafted) > 0.95 and inside(flipped) < 0.15
 
 

@@ -37,7 +37,8 @@ def test_setup_cell_install_command_gives_an_importable_package(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     ref = settings()["ref"]
-    spec = install_spec().replace(f"git+https://github.com/{settings()['repository']}", f"git+file://localhost{clone}")  # old pips want a host
+    # old pips want a host
+    spec = install_spec().replace(f"git+https://github.com/{settings()['repository']}", f"git+file://localhost{clone}")
     assert spec.endswith(f"@{ref}")
     python = colab_like_python(tmp_path)
     install = subprocess.run([python, "-m", "pip", "install", "-q", spec], capture_output=True, text=True)

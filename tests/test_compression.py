@@ -222,16 +222,23 @@ def test_stochastic_rounding_is_unbiased_over_seeds():
 
 def test_the_mean_of_many_stochastic_roundings_approaches_the_update_but_nearest_does_not():
     update = random_update()
-    error = lambda restored: max(float(np.abs(r - u).max()) for r, u in zip(restored, update))
+
+    def error(restored):
+        return max(float(np.abs(r - u).max()) for r, u in zip(restored, update))
+
     one = error(dequantize(quantize(update, 1)[0], np.float64))
-    averaged = [np.mean([dequantize(quantize(update, 1, "stochastic", s)[0], np.float64)[i] for s in range(2000)], axis=0)
+    averaged = [np.mean([dequantize(quantize(update, 1, "stochastic", s)[0], np.float64)[i] for s in range(2000)],
+                        axis=0)
                 for i in range(len(update))]
     assert error(averaged) < one / 5
 
 
 def test_stochastic_rounding_is_seeded():
     update = random_update()
-    codes = lambda seed: [c for c, _, _ in quantize(update, 4, "stochastic", seed)[0]]
+
+    def codes(seed):
+        return [c for c, _, _ in quantize(update, 4, "stochastic", seed)[0]]
+
     assert all(np.array_equal(a, b) for a, b in zip(codes(3), codes(3)))
     assert any(not np.array_equal(a, b) for a, b in zip(codes(3), codes(4)))
 
@@ -268,7 +275,10 @@ def test_compressed_fedavg_with_stochastic_rounding_repeats_and_differs_by_seed(
 
     current = [np.zeros((3, 4), np.float32), np.zeros(7, np.float32)]
     results = [FitRes(cid, [c + u for c, u in zip(current, random_update(cid))], 10, {}) for cid in range(3)]
-    run = lambda seed: CompressedFedAvg(bits=2, rounding="stochastic", seed=seed).aggregate_fit(1, results, [], current)[0]
+
+    def run(seed):
+        return CompressedFedAvg(bits=2, rounding="stochastic", seed=seed).aggregate_fit(1, results, [], current)[0]
+
     assert all(np.array_equal(x, y) for x, y in zip(run(0), run(0)))
     assert any(not np.array_equal(x, y) for x, y in zip(run(0), run(1)))
     with pytest.raises(ValueError, match="rounding"):

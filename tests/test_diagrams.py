@@ -92,7 +92,8 @@ def test_the_timeline_ends_each_round_where_deadline_fedavg_does(policy):
 
     figure = diagrams.straggler_timeline(full, deadline, policies=[policy], step_times=[batch / s for s in speeds])
 
-    expected = f"{policy}: the round ends at {metrics['round_time']:g} s, {metrics['clients_used']:.0f} of 4 updates used"
+    expected = (f"{policy}: the round ends at {metrics['round_time']:g} s, "
+                f"{metrics['clients_used']:.0f} of 4 updates used")
     assert round_end_text(figure, policy) == expected
 
 

@@ -199,7 +199,8 @@ def test_check_function_gives_each_function_its_own_copy_of_the_inputs():
 def test_check_function_uses_the_seed_for_its_inputs():
     seen = {0: [], 1: []}
     for seed in seen:
-        check_function(square, square, lambda rng: seen[seed].append(rng.normal()) or (1.0,), trials=2, seed=seed)
+        check_function(square, square, lambda rng, seed=seed: seen[seed].append(rng.normal()) or (1.0,), trials=2,
+                       seed=seed)
 
     again = []
     check_function(square, square, lambda rng: again.append(rng.normal()) or (1.0,), trials=2, seed=0)
@@ -346,7 +347,8 @@ def test_check_weighted_average_reference_gives_the_10_and_100_example_by_hand()
     ("wrong", "hint"),
     [
         (lambda results: [np.mean(np.stack(layer), axis=0) for layer in _by_layer(results)], "plain (unweighted) mean"),
-        (lambda results: [sum(a * n for a, (_, n) in zip(layer, results)) / len(results) for layer in _by_layer(results)],
+        (lambda results: [sum(a * n for a, (_, n) in zip(layer, results)) / len(results)
+                          for layer in _by_layer(results)],
          "divided by the number of clients"),
         (lambda results: [sum(a * n for a, (_, n) in zip(layer, results)) for layer in _by_layer(results)],
          "that is the weighted sum"),
@@ -550,7 +552,8 @@ def test_check_weighted_client_accuracy_accepts_the_right_answer():
     ("wrong", "hint"),
     [
         (lambda metrics: float(np.mean([m["accuracy"] for m in metrics.values()])), "unweighted mean"),
-        (lambda metrics: sum(m["accuracy"] * m["num_examples"] for m in metrics.values()), "number of correct predictions"),
+        (lambda metrics: sum(m["accuracy"] * m["num_examples"] for m in metrics.values()),
+         "number of correct predictions"),
         (lambda metrics: sum(m["accuracy"] * m["num_examples"] for m in metrics.values()) / len(metrics),
          "divided the weighted sum by the number of clients"),
         (lambda metrics: float(np.mean(list(metrics))), "client ids"),
@@ -843,8 +846,7 @@ def test_round_times_reference_matches_hand_computed_cases():
 def test_round_times_reference_matches_timed_clients_and_deadline_fedavg(seed):
     from course_utils.exercises import DEADLINE_POLICIES
     from course_utils.exercises.failures import _random_round, _round_times
-    from course_utils.faults import TimedClient
-    from course_utils.faults import DeadlineFedAvg
+    from course_utils.faults import DeadlineFedAvg, TimedClient
 
     class Stub:
         def __init__(self, cid, size):

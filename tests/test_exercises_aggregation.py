@@ -1,4 +1,5 @@
-"""The aggregation notebook's prediction check: right answers pass, wrong ones explain, and the answer is what the code does."""
+"""The aggregation notebook's prediction check: right answers pass, wrong ones explain, and the answer
+is what the code does."""
 
 import numpy as np
 import pytest
@@ -15,9 +16,13 @@ def test_the_right_prediction_passes(answer):
 
 def test_the_right_prediction_is_what_quantize_does():
     update = [np.random.default_rng(0).normal(size=500)]
-    error = lambda received: float(np.linalg.norm(received - update[0]) / np.linalg.norm(update[0]))
+
+    def error(received):
+        return float(np.linalg.norm(received - update[0]) / np.linalg.norm(update[0]))
+
     nearest = np.mean([dequantize(quantize(update, 2)[0], np.float64)[0] for _ in range(100)], axis=0)
-    stochastic = np.mean([dequantize(quantize(update, 2, "stochastic", s)[0], np.float64)[0] for s in range(100)], axis=0)
+    stochastic = np.mean([dequantize(quantize(update, 2, "stochastic", s)[0], np.float64)[0] for s in range(100)],
+                         axis=0)
     assert error(stochastic) < error(nearest) / 2
 
 

@@ -1,4 +1,5 @@
-"""The failures notebook's prediction check: right answers pass in the ways a learner writes them, wrong ones explain."""
+"""The failures notebook's prediction check: right answers pass in the ways a learner writes them,
+wrong ones explain."""
 
 import pytest
 

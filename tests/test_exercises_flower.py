@@ -68,7 +68,8 @@ def test_check_flower_dp_wrapper_refuses_the_bare_strategy_and_says_not_answered
 def test_check_flower_dp_wrapper_shows_what_flower_refuses():
     from flwr.serverapp import strategy as flower_strategies
 
-    verdict = check_flower_dp_wrapper(lambda s: flower_strategies.DifferentialPrivacyServerSideFixedClipping(s, -1.0, 1.0, 5))
+    verdict = check_flower_dp_wrapper(
+        lambda s: flower_strategies.DifferentialPrivacyServerSideFixedClipping(s, -1.0, 1.0, 5))
     assert not verdict and "ValueError" in verdict.message
 
 

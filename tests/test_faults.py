@@ -2,18 +2,20 @@ import numpy as np
 import pytest
 from conftest import SMALL_POPULATION
 
+from course_utils.aggregate import fedavg
 from course_utils.client import Client
 from course_utils.faults import (
     ClientDropout,
+    DeadlineFedAvg,
+    DeadlineFedNova,
     TimedClient,
     UnreliableClient,
     client_speeds,
+    fednova,
     make_timed,
     make_unreliable,
 )
 from course_utils.simulation import run_simulation
-from course_utils.aggregate import fedavg
-from course_utils.faults import DeadlineFedAvg, DeadlineFedNova, fednova
 from course_utils.strategy import FedAvg
 
 NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
@@ -267,7 +269,8 @@ def test_fednova_does_not_let_a_client_that_did_less_work_count_less():
 
 def test_fednova_keeps_integer_layers_integer():
     current = [np.array([1.0]), np.array([2], dtype=np.int64)]
-    results = [([np.array([2.0]), np.array([4], dtype=np.int64)], 1), ([np.array([3.0]), np.array([3], dtype=np.int64)], 1)]
+    results = [([np.array([2.0]), np.array([4], dtype=np.int64)], 1),
+               ([np.array([3.0]), np.array([3], dtype=np.int64)], 1)]
 
     new = fednova(results, [1, 2], current)
 
@@ -321,7 +324,8 @@ def test_deadline_fednova_in_a_run_equals_deadline_fedavg_when_nobody_is_late(cl
     speeds = np.full(NUM_CLIENTS, 1000.0)  # everyone does all 6 steps well before the deadline
     config = {"batch_size": 4, "local_epochs": 3}
     runs = [run_simulation(make_timed(client_fn, speeds), NUM_CLIENTS, 2,
-                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0, on_fit_config_fn=lambda r: config),
+                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0,
+                               on_fit_config_fn=lambda r: config),
                            initial_parameters, progress=False)[0] for cls in (DeadlineFedAvg, DeadlineFedNova)]
 
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(*runs))
@@ -331,7 +335,8 @@ def test_deadline_fednova_in_a_run_differs_from_fedavg_when_a_client_does_partia
     speeds = np.array([2.0, 100.0, 100.0, 100.0])  # client 0 does 2 of its 6 steps, as in the deadline test above
     config = {"batch_size": 4, "local_epochs": 3}
     runs = [run_simulation(make_timed(client_fn, speeds), NUM_CLIENTS, 1,
-                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0, on_fit_config_fn=lambda r: config),
+                           cls(deadline=5.0, policy="partial", fraction_evaluate=0.0,
+                               on_fit_config_fn=lambda r: config),
                            initial_parameters, progress=False)[0] for cls in (DeadlineFedAvg, DeadlineFedNova)]
 
     assert not all(np.allclose(a, b) for a, b in zip(*runs))

@@ -11,11 +11,11 @@ import json
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
-import tomllib
 
 from course_utils import flower_processes
 
@@ -150,7 +150,8 @@ def deployment(tmp_path):
     flower_processes.write_flower_config(tmp_path, {"local-deployment": port})
     env = flower_processes.flower_env(tmp_path)
     commands = [flower_processes.superlink_command(port)] + [
-        flower_processes.supernode_command(port, flower_processes.free_port(), partition_id, 2) for partition_id in range(2)
+        flower_processes.supernode_command(port, flower_processes.free_port(), partition_id, 2)
+        for partition_id in range(2)
     ]
     family = []
     with flower_processes.running(commands, env, tmp_path / "logs", port) as processes:  # waits for the SuperLink

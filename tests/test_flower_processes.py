@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
-import tomllib
 
 from course_utils import flower_processes
 
@@ -91,7 +91,8 @@ def test_supernode_command_rejects_a_partition_outside_the_range(fake_executable
 
 
 def test_config_args_write_toml_values():
-    args = flower_processes.config_args("--run-config", {"rounds": 3, "lr": 0.1, "on": True, "name": "a b", "path": Path("/x/y")})
+    args = flower_processes.config_args("--run-config",
+                                        {"rounds": 3, "lr": 0.1, "on": True, "name": "a b", "path": Path("/x/y")})
     assert args == [
         "--run-config", "rounds=3", "--run-config", "lr=0.1", "--run-config", "on=true",
         "--run-config", 'name="a b"', "--run-config", 'path="/x/y"',
@@ -102,7 +103,8 @@ def test_config_args_write_toml_values():
 
 
 def test_flwr_run_command_streams_and_passes_both_configs(fake_executables):
-    command = flower_processes.flwr_run_command(Path("flower_app"), "sim", {"num-server-rounds": 2}, {"num-supernodes": 5})
+    command = flower_processes.flwr_run_command(Path("flower_app"), "sim", {"num-server-rounds": 2},
+                                                {"num-supernodes": 5})
     assert command == [
         "/opt/flwr/bin/flwr", "run", "flower_app", "sim", "--stream",
         "--run-config", "num-server-rounds=2", "--federation-config", "num-supernodes=5",
@@ -232,11 +234,13 @@ def test_flwr_run_stops_a_run_that_prints_nothing_and_says_so(monkeypatch):
     _as_flwr(monkeypatch, "sh", "-c", "echo starting; sleep 600")
     with pytest.raises(flower_processes.FlowerError, match=r"printed nothing for 2 s, and was stopped:\nstarting"):
         flower_processes.flwr_run("app", "sim", dict(os.environ), idle_timeout=2)
-    assert not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "the silent run must have been stopped"
+    assert not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), \
+        "the silent run must have been stopped"
 
 
 def test_flwr_run_reports_a_run_that_failed_although_flwr_exits_with_0(monkeypatch):
-    _python_as_flwr(monkeypatch, "print('Traceback ...'); print('ERROR :     Exit Code: 700'); print('An unhandled ...')")
+    _python_as_flwr(monkeypatch,
+                    "print('Traceback ...'); print('ERROR :     Exit Code: 700'); print('An unhandled ...')")
     with pytest.raises(flower_processes.FlowerError, match="the run failed with Flower's exit code 700:\nTraceback"):
         flower_processes.flwr_run("app", "sim", dict(os.environ))
 
@@ -273,7 +277,7 @@ with flower_processes.running([[sys.executable, "-c", sys.argv[1], str(port)]], 
         time.sleep(0.1)
     print("ready", flower_processes._watchdog[1].pid, flush=True)
     {then}
-"""
+"""  # noqa: E501 (the parent's code, run as written)
 
 
 def wait_for(condition, what: str, ceiling: float = 300.0, every: float = 0.2):
@@ -355,7 +359,8 @@ def test_stop_all_flower_processes_stops_ours_and_those_of_dead_owners_only(tmp_
     ours = flower_processes.start_process(sleeper, dict(os.environ), subprocess.DEVNULL)
     dead_owner = {**os.environ, flower_processes.OWNER_VARIABLE: "1:0.00/0/"}  # pid 1 did not start at time 0: gone
     orphan = subprocess.Popen(sleeper, env=dead_owner)
-    live_owner = {**os.environ, flower_processes.OWNER_VARIABLE: flower_processes.owner_tag(os.getppid()) + "/0/"}  # someone else's
+    # someone else's
+    live_owner = {**os.environ, flower_processes.OWNER_VARIABLE: flower_processes.owner_tag(os.getppid()) + "/0/"}
     other = subprocess.Popen(sleeper, env=live_owner)
     try:
         wait_for(lambda: len(flower_processes.tagged_processes("")) >= 3, "the three sleepers to start")
@@ -455,7 +460,8 @@ def test_run_in_background_hands_the_runs_failure_to_result_and_stops_everything
                                                 "app", "sim")  # fmt: skip
     with pytest.raises(flower_processes.FlowerError, match="exited with code 3:\nbad app"):
         future.result(timeout=300)
-    wait_for(lambda: not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"), "the run's processes to end")
+    wait_for(lambda: not flower_processes.tagged_processes(flower_processes.owner_tag() + "/"),
+             "the run's processes to end")
 
 
 def test_two_runs_in_the_background_run_side_by_side(monkeypatch, tmp_path):

@@ -29,15 +29,17 @@ def parameters_source(path: Path) -> str:
 
 # The notebooks whose parameters cell offers the torchvision datasets for DATASET.
 TORCHVISION_READY = sorted(
-    path for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if '"mnist", "fashion_mnist"' in parameters_source(path)
+    path for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    if '"mnist", "fashion_mnist"' in parameters_source(path)
 )
 # These run 28x28 images through many simulated rounds at five seeds (sweeps, races to a target
 # that random images never reach): a minute or more each, so they are marked slow and run with
 # `pytest -m slow`.
-SLOW = {"01_when_data_cannot_move", "03_fedavg_and_evaluation", "04_heterogeneous_data", "05_clients_failures_stragglers",
-        "06_aggregation_and_communication", "09_differential_privacy"}
+SLOW = {"01_when_data_cannot_move", "03_fedavg_and_evaluation", "04_heterogeneous_data",
+        "05_clients_failures_stragglers", "06_aggregation_and_communication", "09_differential_privacy"}
 CASES = [
-    pytest.param(path, "fashion_mnist" if i % 2 else "mnist", id=path.stem, marks=[pytest.mark.slow] * (path.stem in SLOW))
+    pytest.param(path, "fashion_mnist" if i % 2 else "mnist", id=path.stem,
+                 marks=[pytest.mark.slow] * (path.stem in SLOW))
     for i, path in enumerate(TORCHVISION_READY)
 ]
 
@@ -71,6 +73,7 @@ def test_notebook_runs_unchanged_on_a_torchvision_dataset(tmp_path, path, datase
     notebook = with_dataset(nbformat.read(tmp_path / path.name, as_version=4), dataset)
     # One cell added at the end, after the notebook's own: which data did it load?
     notebook.cells.append(nbformat.v4.new_code_cell("print(DATASET, tuple(data.train.tensors[0].shape))"))
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     assert notebook.cells[-1].outputs[0]["text"].strip() == f"{dataset} (600, 1, 28, 28)"

@@ -10,12 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from contextlib import suppress
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
@@ -134,7 +134,8 @@ def fake_venv(tmp_path: Path, jupyter: str) -> Path:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     scripts = {
-        "python": f'#!/usr/bin/env bash\n[[ "$1 $2" == "-m pip" ]] && exit 0\nexec {shlex.quote(sys.executable)} "$@"\n',
+        "python": (f'#!/usr/bin/env bash\n[[ "$1 $2" == "-m pip" ]] && exit 0\n'
+                   f'exec {shlex.quote(sys.executable)} "$@"\n'),
         "jupyter": jupyter,
     }
     for name, text in scripts.items():

@@ -7,7 +7,13 @@ import torch
 from torch.utils.data import TensorDataset
 
 from course_utils.models import get_parameters, make_model
-from course_utils.population import NUM_CLASSES, NUM_FEATURES, SplitPopulation, SyntheticPopulation, rounds_until_all_seen
+from course_utils.population import (
+    NUM_CLASSES,
+    NUM_FEATURES,
+    SplitPopulation,
+    SyntheticPopulation,
+    rounds_until_all_seen,
+)
 from course_utils.simulation import run_simulation
 from course_utils.strategy import FedAvg
 
@@ -61,7 +67,10 @@ def test_alpha_spreads_the_models_and_beta_the_features():
     spread = SyntheticPopulation(1000, alpha=2.0, beta=2.0, seed=2)
     # each client's W has 600 entries ~ N(u_k, 1): their mean estimates u_k to within ~0.04
     assert model_means(same, cids).std() < 0.1 < 1.5 < model_means(spread, cids).std()
-    feature_means = lambda p: np.array([p.feature_mean(cid).mean() for cid in cids])
+
+    def feature_means(p):
+        return np.array([p.feature_mean(cid).mean() for cid in cids])
+
     assert feature_means(same).std() < 0.3 < 1.5 < feature_means(spread).std()
 
 

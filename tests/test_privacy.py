@@ -260,7 +260,8 @@ def test_dp_fedavg_epsilon_follows_its_sampling_and_mode():
     assert local.epsilon(10, 20, DELTA) == local_dp_epsilon(1.0, 20, DELTA)
 
 
-@pytest.mark.parametrize(("num_clients", "fraction_fit", "min_fit_clients"), [(200, 0.2, 2), (10, 0.05, 2), (7, 0.5, 1)])
+@pytest.mark.parametrize(("num_clients", "fraction_fit", "min_fit_clients"),
+                         [(200, 0.2, 2), (10, 0.05, 2), (7, 0.5, 1)])
 def test_fixed_sampling_accounts_for_exactly_the_clients_its_sampler_draws(num_clients, fraction_fit, min_fit_clients):
     strategy = DPFedAvg(fraction_fit=fraction_fit, min_fit_clients=min_fit_clients, min_available_clients=1)
     drawn = {len(strategy.configure_fit(r, num_clients, rng(r))[0]) for r in range(1, 6)}
@@ -463,7 +464,8 @@ def test_flower_accountant_needs_half_the_multiplier_for_fixed_size_sampling():
 
 def test_flower_dp_strategy_accounts_without_amplification_which_is_our_sampling_rate_1():
     serverapp = pytest.importorskip("flwr.serverapp")
-    flower = flower_epsilon(1.0, serverapp.SamplingMethod.NO_AMPLIFICATION, serverapp.NeighboringRelation.ADD_OR_REMOVE_ONE)
+    flower = flower_epsilon(1.0, serverapp.SamplingMethod.NO_AMPLIFICATION,
+                            serverapp.NeighboringRelation.ADD_OR_REMOVE_ONE)
 
     assert flower == pytest.approx(dp_fedavg_epsilon(1.0, 1.0, 30, DELTA))  # every round charged in full
     assert flower > DPFedAvg(fraction_fit=0.2, sampling="poisson").epsilon(200, 30, DELTA)
@@ -738,7 +740,8 @@ def lognormal_norms(median=2.0, spread=0.3):
 @pytest.mark.parametrize("sampling", ["fixed", "poisson"])
 @pytest.mark.parametrize("target_quantile", [0.2, 0.5, 0.8])
 def test_adaptive_clip_norm_converges_to_the_target_quantile_of_the_norms(target_quantile, sampling):
-    history = run_on_norms(adaptive(target_quantile=target_quantile, sampling=sampling), lognormal_norms(), num_rounds=250)
+    history = run_on_norms(adaptive(target_quantile=target_quantile, sampling=sampling), lognormal_norms(),
+                           num_rounds=250)
     quantile = float(np.exp(np.log(2.0) + 0.3 * __import__("scipy").stats.norm.ppf(target_quantile)))
 
     assert history[0] == 0.1  # the first round uses clip_norm
@@ -751,7 +754,8 @@ def test_adaptive_clip_norm_grows_when_every_update_is_clipped_and_shrinks_when_
 
     assert np.all(np.diff(grows) > 0) and np.all(np.diff(shrinks) < 0)
     # without noise the step is exactly exp(-lr * (fraction within C - target)) = exp(+-0.1)
-    exact = run_on_norms(adaptive(clip_norm=1.0, noise_multiplier=0.0), lambda g, cids: np.zeros(len(cids)), num_rounds=3)
+    exact = run_on_norms(adaptive(clip_norm=1.0, noise_multiplier=0.0), lambda g, cids: np.zeros(len(cids)),
+                         num_rounds=3)
     assert np.allclose(exact, [1.0, math.exp(-0.1), math.exp(-0.2)])
 
 
@@ -846,7 +850,8 @@ def test_fixed_clipping_noise_is_what_it_was_before_adaptive_clipping():
 
 
 def test_flower_adaptive_clipping_counts_clipped_updates_so_its_bound_moves_away_from_the_median():
-    """Flower 1.42's server-side adaptive clipping, without noise, on norms of median 1 from C = 0.5: C falls; ours rises."""
+    """Flower 1.42's server-side adaptive clipping, without noise, on norms of median 1 from C = 0.5:
+    C falls; ours rises."""
     serverapp = pytest.importorskip("flwr.serverapp")
     from flwr.supercore.differential_privacy import adaptive_clip_inputs_inplace
 

@@ -10,7 +10,7 @@ from course_utils.evaluation import make_evaluate_fn
 from course_utils.models import get_parameters, make_model
 from course_utils.partition import iid
 from course_utils.simulation import History, run_local_only, run_simulation
-from course_utils.strategy import FedAvg, RoundSkipped
+from course_utils.strategy import FedAvg
 
 NUM_CLIENTS = SMALL_POPULATION  # the population of conftest's client_fn
 
@@ -583,7 +583,8 @@ def test_a_nan_evaluation_loss_is_a_named_evaluate_failure(client_fn, initial_pa
 
     _, history = simulate(broken, initial_parameters, num_rounds=1, fraction_fit=1.0, fraction_evaluate=1.0)
 
-    assert history.evaluate_failures[1] == [(0, "ValueError: client 0's evaluation: loss must be a finite number, got nan")]
+    assert history.evaluate_failures[1] == [
+        (0, "ValueError: client 0's evaluation: loss must be a finite number, got nan")]
     assert sorted(history.client_metrics[1]) == [1, 2, 3]
     assert np.isfinite(history.losses_distributed[0][1])
 
@@ -608,7 +609,8 @@ class SigintClient(Client):
 
 
 @pytest.mark.parametrize("client_class", [InterruptingClient, SigintClient])
-def test_an_interrupted_run_hands_back_the_rounds_it_completed(client_class, client_fn, initial_parameters, evaluate_fn):
+def test_an_interrupted_run_hands_back_the_rounds_it_completed(client_class, client_fn, initial_parameters,
+                                                               evaluate_fn):
     interrupting = with_client_at(client_fn, 1, client_class)
     two_rounds, two_history = simulate(client_fn, initial_parameters, num_rounds=2, fraction_fit=1.0,
                                        evaluate_fn=evaluate_fn)

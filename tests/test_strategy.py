@@ -3,7 +3,6 @@ import pytest
 
 from course_utils.strategy import FedAvg, RoundSkipped
 
-
 ZERO2 = [np.zeros(2)]  # the global parameters of the fit_result tests
 
 
@@ -209,13 +208,12 @@ def test_check_population_rejects_minimum_larger_than_population(name):
 # --- strategies for the open questions -------------------------------------------------------
 
 from course_utils.client import make_client_fn  # noqa: E402
-from course_utils.compression import compress_update  # noqa: E402
+from course_utils.compression import CompressedFedAvg, compress_update  # noqa: E402
 from course_utils.evaluation import make_evaluate_fn  # noqa: E402
+from course_utils.faults import DeadlineFedAvg  # noqa: E402
 from course_utils.models import get_parameters  # noqa: E402
 from course_utils.partition import iid  # noqa: E402
 from course_utils.simulation import run_simulation  # noqa: E402
-from course_utils.compression import CompressedFedAvg  # noqa: E402
-from course_utils.faults import DeadlineFedAvg  # noqa: E402
 from course_utils.strategy import (  # noqa: E402
     FedAdam,
     FedAvgM,
@@ -410,7 +408,8 @@ def test_fedtrimmedavg_averages_what_is_left_after_trimming():
                          ids=lambda strategy: type(strategy).__name__)
 def test_robust_strategies_still_check_the_round(strategy):
     with pytest.raises(RoundSkipped, match="client 9"):
-        strategy.aggregate_fit(1, [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)], [(9, RuntimeError("x"))], current=ZERO2)
+        strategy.aggregate_fit(1, [fit_result(0, 1.0, 1), fit_result(1, 2.0, 1)], [(9, RuntimeError("x"))],
+                               current=ZERO2)
 
 
 @pytest.mark.parametrize("trim_fraction", [0.5, -0.1, float("nan")])
@@ -787,4 +786,5 @@ def test_fit_results_are_named_tuples_that_unpack_like_tuples():
     result = FitRes(3, [np.zeros(2)], 7, {"train_loss": 0.5})
     cid, parameters, num_examples, metrics = result
 
-    assert (cid, num_examples, metrics) == (result.cid, result.num_examples, result.metrics) == (3, 7, {"train_loss": 0.5})
+    assert ((cid, num_examples, metrics) == (result.cid, result.num_examples, result.metrics)
+            == (3, 7, {"train_loss": 0.5}))

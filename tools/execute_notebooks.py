@@ -27,7 +27,8 @@ def run(path: Path) -> tuple[nbformat.NotebookNode, float]:
     Returns the executed notebook and the seconds it took.
     """
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     return notebook, time.perf_counter() - start
@@ -38,7 +39,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 def finished_bar(model_id: str, models: dict) -> str:
     """The text of tqdm's notebook bar ``model_id`` as it stood at the end (an HBox of label, bar, counts)."""
-    label, bar, counts = (models[child.removeprefix("IPY_MODEL_")]["state"] for child in models[model_id]["state"]["children"])
+    label, bar, counts = (models[child.removeprefix("IPY_MODEL_")]["state"]
+                          for child in models[model_id]["state"]["children"])
     done = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
     return f"{html.unescape(label['value'])}|{'█' * done}{' ' * (10 - done)}|{html.unescape(counts['value'])}"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE = re.compile(r'<a href="https://colab\.research\.google\.com/github/[^"]*">.*?</a>')
@@ -30,7 +30,8 @@ def badge(name: str) -> str:
     """The Open-in-Colab badge for notebook file ``name``."""
     s = settings()
     url = f"https://colab.research.google.com/github/{s['repository']}/blob/{s['ref']}/notebooks/{name}"
-    return f'<a href="{url}"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>'
+    return (f'<a href="{url}">'
+            '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>')
 
 
 def install_spec() -> str:

@@ -86,14 +86,16 @@ def difference(got: Any, expected: Any, atol: float = 1e-6) -> str | None:
             return localized(f"expected a {type(expected).__name__} of {len(expected)} items, got {type(got).__name__}",
                              f"应为含 {len(expected)} 项的 {type(expected).__name__}，得到的是 {type(got).__name__}")
         if len(got) != len(expected):
-            return localized(f"expected {len(expected)} items, got {len(got)}", f"应有 {len(expected)} 项，得到 {len(got)} 项")
+            return localized(f"expected {len(expected)} items, got {len(got)}",
+                             f"应有 {len(expected)} 项，得到 {len(got)} 项")
         for i, (g, e) in enumerate(zip(got, expected)):
             problem = difference(g, e, atol)
             if problem:
                 return localized(f"item {i}: {problem}", f"第 {i} 项：{problem}")
         return None
     if isinstance(expected, (str, bool)) or expected is None:
-        return None if got == expected else localized(f"expected {expected!r}, got {got!r}", f"应为 {expected!r}，得到 {got!r}")
+        return None if got == expected else localized(f"expected {expected!r}, got {got!r}",
+                                                      f"应为 {expected!r}，得到 {got!r}")
     try:
         got_array, expected_array = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     except (TypeError, ValueError):
@@ -150,8 +152,9 @@ def check_function(
                 "Not answered yet: replace `raise NotImplementedError` with your code, then run this cell again.",
                 "还没有作答：把 `raise NotImplementedError` 换成你的代码，再运行这个单元格。"))
         except Exception as error:
-            return Verdict(False, localized(f"✗ Your function raised {type(error).__name__}: {error}\n  on input {_describe(args)}",
-                                            f"✗ 你的函数抛出了 {type(error).__name__}：{error}\n  输入为 {_describe(args)}"))
+            return Verdict(False, localized(
+                f"✗ Your function raised {type(error).__name__}: {error}\n  on input {_describe(args)}",
+                f"✗ 你的函数抛出了 {type(error).__name__}：{error}\n  输入为 {_describe(args)}"))
         problem = difference(got, expected, atol)
         if problem:
             message = localized(f"✗ Not yet. On input {_describe(args)}:\n  {problem}",
@@ -176,11 +179,13 @@ def check_value(answer: Any, expected: Any, explanation: str, atol: float = 1e-6
     """Compare one answer with the expected one; if wrong, the verdict includes ``explanation``."""
     check_number("atol", atol, 0)
     if answer is None or answer is Ellipsis:
-        return Verdict(False, localized("Not answered yet: set your answer in the cell above, then run this cell again.",
-                                        "还没有作答：在上面的单元格里填好你的答案，再运行这个单元格。"))
+        return Verdict(False, localized(
+            "Not answered yet: set your answer in the cell above, then run this cell again.",
+            "还没有作答：在上面的单元格里填好你的答案，再运行这个单元格。"))
     problem = difference(answer, expected, atol)
     if problem:
-        return Verdict(False, localized(f"✗ Not yet: {problem}.\n  {explanation}", f"✗ 还不对：{problem}。\n  {explanation}"))
+        return Verdict(False, localized(f"✗ Not yet: {problem}.\n  {explanation}",
+                                        f"✗ 还不对：{problem}。\n  {explanation}"))
     return Verdict(True, localized("✓ Correct.", "✓ 正确。"))
 
 
@@ -196,7 +201,8 @@ def id_answer_problem(answer: Any, what: str, keys_name: str, looks_like: str) -
         return localized(f"The answer must be a {what} id: an integer, one of the keys of {keys_name}.",
                          f"答案必须是{what}的编号：一个整数，即 {keys_name} 的某个键。")
     if not float(answer).is_integer():
-        return localized(f"Your answer looks like {looks_like}; the question asks for the {what} id (a key of {keys_name}).",
+        return localized(f"Your answer looks like {looks_like}; "
+                         f"the question asks for the {what} id (a key of {keys_name}).",
                          f"你的答案看起来像{looks_like}；题目问的是{what}的编号（{keys_name} 的某个键）。")
     return None
 
@@ -223,5 +229,6 @@ def check_prediction(answer: Any, choices: Sequence[str], measure: Callable[[], 
         raise ValueError(f"measure() must return one of {tuple(choices)} as its outcome, got {outcome!r}")
     if answer.strip().lower() == outcome.lower():
         return Verdict(True, localized(f"✓ Right: {outcome}. {measured}", f"✓ 预测正确：{outcome}。{measured}"))
-    return Verdict(False, localized(f"✗ Not what happened: you predicted {answer.strip()!r}, the run says {outcome!r}. {measured}",
-                                    f"✗ 与实际不符：你预测的是 {answer.strip()!r}，运行结果是 {outcome!r}。{measured}"))
+    return Verdict(False, localized(
+        f"✗ Not what happened: you predicted {answer.strip()!r}, the run says {outcome!r}. {measured}",
+        f"✗ 与实际不符：你预测的是 {answer.strip()!r}，运行结果是 {outcome!r}。{measured}"))

@@ -27,7 +27,8 @@ def _random_client_metrics(rng: np.random.Generator) -> tuple[ClientMetrics]:
     for cid in cids:
         num_examples = int(rng.integers(1, 200))
         correct = int(rng.integers(0, num_examples + 1))
-        metrics[int(cid)] = {"num_examples": num_examples, "loss": float(rng.uniform(0, 3)), "accuracy": correct / num_examples}
+        metrics[int(cid)] = {"num_examples": num_examples, "loss": float(rng.uniform(0, 3)),
+                             "accuracy": correct / num_examples}
     return (metrics,)
 
 
@@ -64,7 +65,9 @@ def check_weighted_client_accuracy(fn: Callable[[ClientMetrics], float]) -> Verd
     )
 
 
-def check_worst_evaluated_client(answer: Any, client_metrics: ClientMetrics, counts: np.ndarray | None = None) -> Verdict:
+def check_worst_evaluated_client(
+    answer: Any, client_metrics: ClientMetrics, counts: np.ndarray | None = None
+) -> Verdict:
     """``answer``: the id of the client with the lowest accuracy in one round's ``client_metrics``.
 
     ``counts`` (the split's clients x classes label distribution), if given, explains the answer.

@@ -52,7 +52,8 @@ def _fedprox_local_optimum(A: np.ndarray, c: np.ndarray, w_global: np.ndarray, m
     The gradient ``A (w - c) + mu (w - w_global)`` is zero where ``(A + mu I) w = A c + mu w_global``.
     """
     A = np.asarray(A, dtype=np.float64)
-    return np.linalg.solve(A + mu * np.eye(len(c)), A @ np.asarray(c, np.float64) + mu * np.asarray(w_global, np.float64))
+    return np.linalg.solve(A + mu * np.eye(len(c)),
+                           A @ np.asarray(c, np.float64) + mu * np.asarray(w_global, np.float64))
 
 
 def _random_quadratic_client(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -118,7 +118,8 @@ def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSettin
     from course_utils.privacy import dp_fedavg_epsilon
 
     def epsilon(setting: DpSetting) -> float:
-        return dp_fedavg_epsilon(setting["noise_multiplier"], setting["sampling_rate"], int(setting["num_rounds"]), delta)
+        return dp_fedavg_epsilon(setting["noise_multiplier"], setting["sampling_rate"], int(setting["num_rounds"]),
+                                 delta)
 
     eps_a, eps_b = epsilon(setting_a), epsilon(setting_b)
     expected = "A" if eps_a < eps_b else "B"
@@ -130,7 +131,8 @@ def check_smaller_epsilon(answer: Any, setting_a: DpSetting, setting_b: DpSettin
                          f"{int(setting['num_rounds'])} 轮 -> epsilon = {eps:.2f}")
 
     explanation = localized(
-        f"The accountant says {describe('A', setting_a, eps_a)}; {describe('B', setting_b, eps_b)} (delta = {delta:g}). "
+        f"The accountant says {describe('A', setting_a, eps_a)}; "
+        f"{describe('B', setting_b, eps_b)} (delta = {delta:g}). "
         "More noise and fewer rounds both lower epsilon; so does a smaller sampling rate q, because a client left "
         "out of a round is fully hidden in it (amplification by sampling): per round the privacy loss shrinks "
         "roughly in proportion to q, while over T rounds it grows only about like sqrt(T).",
@@ -176,7 +178,8 @@ def _dp_adaptive_bound(target_quantile: float, seed: int, num_rounds: int = 60) 
 
 
 def check_adaptive_bound_prediction(answer: Any, target_quantile: float = 0.9, seed: int = 0) -> Verdict:
-    """``answer``: ``"higher"`` or ``"lower"``: where adaptive clipping's bound settles with ``target_quantile``, against 0.5.
+    """``answer``: ``"higher"`` or ``"lower"``: where adaptive clipping's bound settles with
+    ``target_quantile``, against 0.5.
 
     The check runs both (:func:`_dp_adaptive_bound`, synthetic norms) and explains the result.
     """
