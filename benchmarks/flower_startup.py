@@ -34,8 +34,8 @@ def env_for(flwr_home: Path, skip: bool) -> dict[str, str]:
     """``flower_env(flwr_home)``, without its skipped-imports folder unless ``skip``."""
     env = flower_processes.flower_env(flwr_home)
     if not skip:
-        folders = env["PYTHONPATH"].split(os.pathsep)[1:]  # flower_env puts the folder first
-        env["PYTHONPATH"] = os.pathsep.join(folders)
+        hidden = str(flower_processes.skipped_imports_folder(flwr_home))
+        env["PYTHONPATH"] = os.pathsep.join(f for f in env["PYTHONPATH"].split(os.pathsep) if f != hidden)
     return env
 
 

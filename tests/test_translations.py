@@ -88,6 +88,14 @@ def _edit_markdown_cell(notebook: Path, old: str, new: str) -> str:
     return cell.id
 
 
+def _insert_markdown_cell(notebook: Path, text: str) -> str:
+    """Insert a new markdown cell ``text`` after the notebook's first cell; returns its (generated) id."""
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(text))
+    nbformat.write(nb, notebook)
+    return nb.cells[1].id
+
+
 def test_an_edited_english_cell_makes_its_translation_stale(tmp_path):
     """Edit one English cell of notebook 00 (in a copy): the check names that cell as stale, before
     and after ``extract`` (which keeps the old translation as fuzzy), and says what the English was."""
@@ -109,10 +117,7 @@ def test_an_edited_english_cell_makes_its_translation_stale(tmp_path):
 
 def test_a_new_english_cell_is_never_translated_and_the_build_refuses_it(tmp_path):
     notebook, catalog = _translated_copy(tmp_path, ENGLISH[0])
-    nb = nbformat.read(notebook, as_version=4)
-    nb.cells.insert(1, nbformat.v4.new_markdown_cell("A brand-new paragraph.\n\nWith a second one."))
-    nbformat.write(nb, notebook)
-    new_id = nb.cells[1].id
+    new_id = _insert_markdown_cell(notebook, "A brand-new paragraph.\n\nWith a second one.")
     expected = f"{notebook.name} cell {new_id} ('A brand-new paragraph.'): never translated"
     assert translation_problems(notebook, catalog) == [expected]
     with pytest.raises(ValueError, match=re.escape(expected)):
@@ -124,13 +129,11 @@ def test_fill_translates_a_cell_named_by_any_id(tmp_path):
     from tools.translate import fill
 
     notebook, catalog = _translated_copy(tmp_path, ENGLISH[0])
-    nb = nbformat.read(notebook, as_version=4)
-    nb.cells.insert(1, nbformat.v4.new_markdown_cell("A brand-new paragraph."))
-    nbformat.write(nb, notebook)
+    new_id = _insert_markdown_cell(notebook, "A brand-new paragraph.")
     extract(notebook, catalog)
     folder = tmp_path / "translations"
     folder.mkdir()
-    (folder / f"{nb.cells[1].id}.md").write_text("一个全新的段落。", encoding="utf-8")
+    (folder / f"{new_id}.md").write_text("一个全新的段落。", encoding="utf-8")
     assert fill(catalog, folder) == 1
     assert translation_problems(notebook, catalog) == []
     (folder / "no-such-cell.md").write_text("多余", encoding="utf-8")
